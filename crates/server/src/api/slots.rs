@@ -1,0 +1,154 @@
+//! `GET /v1/slots`: the live slot list of an event type, computed by the core engine from the
+//! hosts' rules and busy time as they are in the database right now.
+
+use axum::Json;
+use axum::extract::State;
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+use slotd_core::interval::Interval;
+use slotd_core::slots::{HostSchedule, SlotQuery, SlotRules, compute_slots};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::DateTime;
+use crate::app::AppState;
+use crate::error::{ApiError, FieldError};
+use crate::extract::{ApiQuery, Caller};
+
+/// Widest query window.
+const MAX_WINDOW_DAYS: i64 = 93;
+
+/// `GET /v1/slots` parameters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SlotParams {
+    /// The event type to list slots of.
+    #[param(value_type = Uuid)]
+    event_type_id: String,
+    /// Window start (RFC 3339 instant); slots starting at or after it are listed.
+    #[param(value_type = DateTime, format = DateTime)]
+    start: Timestamp,
+    /// Window end (RFC 3339 instant, exclusive); at most 93 days after `start`.
+    #[param(value_type = DateTime, format = DateTime)]
+    end: Timestamp,
+    /// IANA zone for the optional `local_start` of each slot.
+    time_zone: Option<String>,
+}
+
+/// One bookable start.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SlotView {
+    #[schema(value_type = DateTime, format = DateTime)]
+    start: Timestamp,
+    #[schema(value_type = DateTime, format = DateTime)]
+    end: Timestamp,
+    /// Hosts who would take it: the one host, every free round-robin host, or all collective hosts.
+    hosts: Vec<Uuid>,
+    /// Remaining capacity (1 for one-to-one event types).
+    seats_left: u32,
+    /// `start` in the requested `time_zone`, with its offset (only when `time_zone` is given).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    local_start: Option<String>,
+}
+
+/// The slot list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SlotsResponse {
+    event_type_id: Uuid,
+    duration_minutes: u32,
+    /// Sorted by start.
+    slots: Vec<SlotView>,
+}
+
+/// List available slots of an event type in a window.
+#[utoipa::path(get, path = "/v1/slots", tag = "slots", params(SlotParams),
+    responses((status = 200, description = "Available slots", body = SlotsResponse)))]
+pub async fn list_slots(
+    State(state): State<AppState>,
+    Caller(org): Caller,
+    ApiQuery(params): ApiQuery<SlotParams>,
+) -> Result<Json<SlotsResponse>, ApiError> {
+    let mut errors = Vec::new();
+    let event_type_id = Uuid::parse_str(&params.event_type_id);
+    if event_type_id.is_err() {
+        errors.push(FieldError::new("/event_type_id", format!("'{}' is not an event type id", params.event_type_id)));
+    }
+    let window = Interval::new(params.start, params.end);
+    match window {
+        None => errors.push(FieldError::new("/end", "must be after start")),
+        Some(w) if w.end.duration_since(w.start) > SignedDuration::from_hours(24 * MAX_WINDOW_DAYS) => {
+            errors.push(FieldError::new("/end", format!("the window may span at most {MAX_WINDOW_DAYS} days")))
+        }
+        Some(_) => {}
+    }
+    let display_zone = match params.time_zone.as_deref().map(slotd_core::zone::time_zone) {
+        Some(Err(e)) => {
+            errors.push(FieldError::new("/time_zone", e.to_string()));
+            None
+        }
+        Some(Ok(zone)) => Some(zone),
+        None => None,
+    };
+    ApiError::check(errors)?;
+    let (event_type_id, window) = (event_type_id.expect("checked"), window.expect("checked"));
+
+    let event_type = state
+        .store
+        .event_type(org, event_type_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no event type with id {event_type_id}")))?;
+    let settings = &event_type.settings;
+    let hosts = state.store.hosts_by_ids(org, &event_type.host_ids).await?;
+    let zones = hosts
+        .iter()
+        .map(|h| slotd_core::zone::time_zone(&h.time_zone))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ApiError::Internal(format!("stored host zone: {e}")))?;
+
+    // Busy time matters where a candidate's block can reach: the window widened by the buffers
+    // and the duration.
+    let minutes = |m: u32| SignedDuration::from_mins(i64::from(m));
+    let busy_range = Interval {
+        start: window.start - minutes(settings.buffer_before_minutes),
+        end: window.end + minutes(settings.duration_minutes + settings.buffer_after_minutes),
+    };
+    let busy = state.store.busy_intervals(org, &event_type.host_ids, busy_range).await?;
+    let busy_per_host: Vec<Vec<Interval>> =
+        hosts.iter().map(|h| busy.iter().filter(|(id, _)| *id == h.id).map(|(_, i)| *i).collect()).collect();
+    let schedules: Vec<HostSchedule<'_>> = hosts
+        .iter()
+        .zip(&zones)
+        .zip(&busy_per_host)
+        .map(|((host, zone), busy)| HostSchedule {
+            time_zone: zone,
+            availability: &host.availability,
+            busy,
+            same_type_bookings: &[],
+        })
+        .collect();
+    let rules = SlotRules {
+        duration_minutes: settings.duration_minutes,
+        interval_minutes: settings.slot_interval_minutes,
+        buffer_before_minutes: settings.buffer_before_minutes,
+        buffer_after_minutes: settings.buffer_after_minutes,
+        min_notice_minutes: settings.min_notice_minutes,
+        booking_window_days: settings.booking_window_days,
+        seats: settings.seats,
+        assignment: settings.assignment,
+    };
+    let slots = compute_slots(&rules, &schedules, &SlotQuery { window, now: Timestamp::now() });
+    let slots = slots
+        .into_iter()
+        .map(|slot| SlotView {
+            start: slot.start,
+            end: slot.end,
+            hosts: slot.hosts.iter().map(|&i| hosts[i].id).collect(),
+            seats_left: slot.seats_left,
+            local_start: display_zone
+                .as_ref()
+                .map(|zone| slot.start.to_zoned(zone.clone()).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string()),
+        })
+        .collect();
+    Ok(Json(SlotsResponse { event_type_id, duration_minutes: settings.duration_minutes, slots }))
+}

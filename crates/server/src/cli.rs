@@ -1,0 +1,207 @@
+//! The command line: `serve`, `migrate`, `org create`, `key create|revoke`, `openapi`. Every
+//! flag has a `SLOTD_*` environment variable as fallback; `slotd --help` lists them all.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use slotd_store::{OrgId, Plan, Store};
+use tokio::net::TcpListener;
+use uuid::Uuid;
+
+use crate::app::{self, AppState};
+use crate::extract::hash_api_key;
+
+/// slotd: a self-hosted scheduling engine with live slots, race-free bookings and signed webhooks.
+#[derive(Debug, Parser)]
+#[command(name = "slotd", version, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    /// Log format on stderr (filter with RUST_LOG, default "info").
+    #[arg(long, env = "SLOTD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where the data lives; shared by every subcommand.
+#[derive(Debug, Args)]
+pub struct DatabaseArgs {
+    /// Database URL, `postgres://…` or `sqlite://…`; wins over --data-dir.
+    #[arg(long, env = "SLOTD_DATABASE_URL", global = true)]
+    database_url: Option<String>,
+    /// Directory of the embedded SQLite database (used when no --database-url is given).
+    #[arg(long, env = "SLOTD_DATA_DIR", default_value = "./slotd-data", global = true)]
+    data_dir: PathBuf,
+}
+
+/// Log line format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP API (migrates the database first).
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage organizations.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Print the OpenAPI document (JSON) and exit.
+    Openapi,
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "SLOTD_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// Base URL of links handed out (default: http://<listen address>).
+    #[arg(long, env = "SLOTD_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Seed a demo organization, host and event type, and print an API key and a curl line.
+    #[arg(long, env = "SLOTD_DEMO")]
+    demo: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum OrgCommand {
+    /// Create an organization and print its id.
+    Create {
+        /// Display name.
+        #[arg(long, env = "SLOTD_ORG_NAME")]
+        name: String,
+        /// Plan: limits webhook endpoints (free 2, starter 10, growth unlimited).
+        #[arg(long, env = "SLOTD_ORG_PLAN", value_enum, default_value_t = PlanArg::Free)]
+        plan: PlanArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeyCommand {
+    /// Create an API key for an organization and print it (shown only this once).
+    Create {
+        /// Organization id.
+        #[arg(long, env = "SLOTD_ORG")]
+        org: Uuid,
+    },
+    /// Revoke an API key; requests with it answer 401 from now on.
+    Revoke {
+        /// The key to revoke (sk_live_…).
+        #[arg(long, env = "SLOTD_KEY")]
+        key: String,
+    },
+}
+
+/// Plan names on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum PlanArg {
+    Free,
+    Starter,
+    Growth,
+}
+
+impl From<PlanArg> for Plan {
+    fn from(p: PlanArg) -> Plan {
+        match p {
+            PlanArg::Free => Plan::Free,
+            PlanArg::Starter => Plan::Starter,
+            PlanArg::Growth => Plan::Growth,
+        }
+    }
+}
+
+impl DatabaseArgs {
+    /// The database URL: --database-url, else a SQLite file inside --data-dir (created).
+    fn url(&self) -> anyhow::Result<String> {
+        if let Some(url) = &self.database_url {
+            return Ok(url.clone());
+        }
+        std::fs::create_dir_all(&self.data_dir)
+            .with_context(|| format!("creating data directory {}", self.data_dir.display()))?;
+        Ok(format!("sqlite://{}", self.data_dir.join("slotd.db").display()))
+    }
+
+    async fn open(&self) -> anyhow::Result<Store> {
+        let url = self.url()?;
+        let store = Store::connect(&url).await.context("connecting to the database")?;
+        store.migrate().await.context("migrating the database")?;
+        Ok(store)
+    }
+}
+
+impl Cli {
+    /// Sets up logging to stderr (stdout carries only what commands print for scripts).
+    pub fn init_tracing(&self) {
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+        let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+        match self.log_format {
+            LogFormat::Text => builder.init(),
+            LogFormat::Json => builder.json().init(),
+        }
+    }
+
+    /// Runs the chosen subcommand.
+    pub async fn run(self) -> anyhow::Result<()> {
+        match self.command {
+            Command::Serve(args) => serve(&self.database, args).await,
+            Command::Migrate => {
+                self.database.open().await?;
+                eprintln!("database is up to date");
+                Ok(())
+            }
+            Command::Org(OrgCommand::Create { name, plan }) => {
+                anyhow::ensure!(!name.trim().is_empty(), "--name must not be empty");
+                let store = self.database.open().await?;
+                let org = store.create_organization(name.trim(), plan.into()).await?;
+                println!("{}", org.id.0);
+                Ok(())
+            }
+            Command::Key(KeyCommand::Create { org }) => {
+                let store = self.database.open().await?;
+                let key = crate::keys::create_api_key(&store, OrgId(org)).await?;
+                println!("{key}");
+                Ok(())
+            }
+            Command::Key(KeyCommand::Revoke { key }) => {
+                let store = self.database.open().await?;
+                anyhow::ensure!(store.revoke_api_key(&hash_api_key(&key)).await?, "no live key matches");
+                eprintln!("key revoked");
+                Ok(())
+            }
+            Command::Openapi => {
+                println!("{}", serde_json::to_string_pretty(&app::openapi())?);
+                Ok(())
+            }
+        }
+    }
+}
+
+async fn serve(database: &DatabaseArgs, args: ServeArgs) -> anyhow::Result<()> {
+    let store = database.open().await?;
+    let listener = TcpListener::bind(&args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
+    let address = listener.local_addr()?;
+    let public_url = args.public_url.unwrap_or_else(|| format!("http://{address}"));
+    let public_url = public_url.trim_end_matches('/').to_owned();
+    if args.demo {
+        let demo = crate::demo::seed(&store).await.context("seeding demo data")?;
+        println!("{}", demo.instructions(&public_url));
+    }
+    tracing::info!(%address, backend = ?store.backend(), "slotd listening");
+    let state = AppState { store: store.clone(), public_url: Arc::from(public_url) };
+    app::serve(listener, app::router(state), app::shutdown_signal()).await?;
+    store.close().await;
+    Ok(())
+}

@@ -1,0 +1,147 @@
+//! The one error type of the HTTP layer. Every failure a client can cause or see becomes an
+//! RFC 9457 `application/problem+json` answer with a stable `code`; store errors are mapped
+//! here, in one place, and nothing else in the server builds an error response.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use slotd_store::StoreError;
+use utoipa::ToSchema;
+
+/// One invalid field: where it is (a JSON pointer into the body, or `/name` of a query
+/// parameter) and what is wrong with it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct FieldError {
+    /// JSON pointer to the field, e.g. `/weekly/monday/0/end`.
+    pub pointer: String,
+    /// What is wrong, in words.
+    pub detail: String,
+}
+
+impl FieldError {
+    /// A field error at `pointer`.
+    pub fn new(pointer: impl Into<String>, detail: impl Into<String>) -> FieldError {
+        FieldError { pointer: pointer.into(), detail: detail.into() }
+    }
+}
+
+impl From<slotd_core::availability::FieldError> for FieldError {
+    fn from(e: slotd_core::availability::FieldError) -> FieldError {
+        FieldError::new(e.pointer, e.detail)
+    }
+}
+
+/// Everything a request can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The body is not JSON at all, or a header is unusable.
+    #[error("{0}")]
+    Malformed(String),
+    /// No valid API key (never says whether a key exists).
+    #[error("a valid API key is required: send Authorization: Bearer sk_live_…")]
+    Unauthorized,
+    /// No such resource in the caller's organization.
+    #[error("{0}")]
+    NotFound(String),
+    /// The method is not allowed on this path.
+    #[error("method not allowed on this path")]
+    MethodNotAllowed,
+    /// A duplicate or a concurrent change.
+    #[error("{0}")]
+    Conflict(String),
+    /// The body exceeds the 1 MB limit.
+    #[error("the request body exceeds the limit of 1 MB")]
+    PayloadTooLarge,
+    /// Fields failed validation.
+    #[error("{} invalid", plural(.0.len()))]
+    Validation(Vec<FieldError>),
+    /// The database is unreachable or saturated; try again.
+    #[error("the service is temporarily unavailable: {0}")]
+    Unavailable(String),
+    /// A bug: logged in full, answered without detail.
+    #[error("internal error")]
+    Internal(String),
+}
+
+fn plural(n: usize) -> String {
+    if n == 1 { "1 field is".to_owned() } else { format!("{n} fields are") }
+}
+
+impl ApiError {
+    /// A validation failure of one field.
+    pub fn field(pointer: impl Into<String>, detail: impl Into<String>) -> ApiError {
+        ApiError::Validation(vec![FieldError::new(pointer, detail)])
+    }
+
+    /// `Validation` if there are errors, else `Ok`.
+    pub fn check(errors: Vec<FieldError>) -> Result<(), ApiError> {
+        if errors.is_empty() { Ok(()) } else { Err(ApiError::Validation(errors)) }
+    }
+
+    fn status_code_title(&self) -> (StatusCode, &'static str, &'static str) {
+        match self {
+            ApiError::Malformed(_) => (StatusCode::BAD_REQUEST, "malformed_request", "Malformed request"),
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", "Not found"),
+            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
+            ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "Payload too large"),
+            ApiError::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "Invalid request"),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "Internal error"),
+        }
+    }
+}
+
+/// The RFC 9457 body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// `urn:slotd:problem:<code>`.
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    /// Short summary of the problem type.
+    pub title: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// What happened in this case.
+    pub detail: String,
+    /// Stable machine-readable code.
+    pub code: String,
+    /// Invalid fields (validation problems only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<FieldError>>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, title) = self.status_code_title();
+        if let ApiError::Internal(cause) = &self {
+            tracing::error!(%cause, "internal error");
+        }
+        let errors = match &self {
+            ApiError::Validation(errors) => Some(errors.clone()),
+            _ => None,
+        };
+        let problem = Problem {
+            problem_type: format!("urn:slotd:problem:{code}"),
+            title: title.to_owned(),
+            status: status.as_u16(),
+            detail: self.to_string(),
+            code: code.to_owned(),
+            errors,
+        };
+        let mut response = (status, axum::Json(problem)).into_response();
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        match e {
+            StoreError::Conflict(detail) => ApiError::Conflict(detail),
+            StoreError::Unavailable(detail) => ApiError::Unavailable(detail),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}

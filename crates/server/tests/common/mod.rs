@@ -1,0 +1,151 @@
+//! Test support: a real slotd router on a loopback port over a fresh database, and a client
+//! that speaks to it with an API key.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use reqwest::{Client, Method, Response};
+use serde_json::Value;
+use slotd::app::{self, AppState};
+use slotd_store::testing::TestDatabase;
+use slotd_store::{OrgId, Plan};
+use tokio::sync::oneshot;
+
+/// A running app: its address, a key for one organization, and its database.
+pub struct TestApp {
+    pub base: String,
+    pub key: String,
+    pub org: OrgId,
+    pub db: TestDatabase,
+    pub client: Client,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Which database the app runs on.
+#[derive(Clone, Copy, Debug)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Starts the app on port 0 over a fresh database, with one organization and its key.
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    let db = match backend {
+        Backend::Sqlite => TestDatabase::sqlite().await,
+        Backend::Postgres => TestDatabase::postgres().await,
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let state = AppState { store: db.store.clone(), public_url: Arc::from(base.as_str()) };
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        app::serve(listener, app::router(state), async {
+            let _ = stopped.await;
+        })
+        .await
+        .unwrap();
+    });
+    let org = db.store.create_organization("Test org", Plan::Free).await.unwrap().id;
+    let key = slotd::keys::create_api_key(&db.store, org).await.unwrap();
+    TestApp { base, key, org, db, client: Client::new(), stop: Some(stop), server: Some(server) }
+}
+
+impl TestApp {
+    /// A second organization's key on the same app.
+    pub async fn other_org_key(&self) -> String {
+        let org = self.db.store.create_organization("Other org", Plan::Free).await.unwrap().id;
+        slotd::keys::create_api_key(&self.db.store, org).await.unwrap()
+    }
+
+    /// Sends a request with this app's key; `body` is sent as JSON when given.
+    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Response {
+        self.call_as(&self.key, method, path, body).await
+    }
+
+    /// Sends a request with the given key.
+    pub async fn call_as(&self, key: &str, method: Method, path: &str, body: Option<Value>) -> Response {
+        let mut request = self.client.request(method, format!("{}{path}", self.base)).bearer_auth(key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// Sends a raw body with a JSON content type.
+    pub async fn call_raw(&self, method: Method, path: &str, body: impl Into<reqwest::Body>) -> Response {
+        self.client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.key)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `call` expecting `status`; answers the JSON body (or Null for an empty body).
+    pub async fn expect(&self, method: Method, path: &str, body: Option<Value>, status: u16) -> Value {
+        let response = self.call(method.clone(), path, body).await;
+        read(response, status, &format!("{method} {path}")).await
+    }
+
+    /// Creates a host with Monday–Friday 09:00–17:00 in `zone`; answers its id.
+    pub async fn office_host(&self, name: &str, zone: &str) -> String {
+        let host = self
+            .expect(
+                Method::POST,
+                "/v1/hosts",
+                Some(serde_json::json!({
+                    "name": name, "email": format!("{}@example.com", name.to_lowercase()), "time_zone": zone,
+                    "availability": { "weekly": {
+                        "monday": [{"start": "09:00", "end": "17:00"}],
+                        "tuesday": [{"start": "09:00", "end": "17:00"}],
+                        "wednesday": [{"start": "09:00", "end": "17:00"}],
+                        "thursday": [{"start": "09:00", "end": "17:00"}],
+                        "friday": [{"start": "09:00", "end": "17:00"}] } }
+                })),
+                201,
+            )
+            .await;
+        host["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Stops the server and removes the database.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap();
+        }
+        self.db.cleanup().await;
+    }
+}
+
+/// Reads a response that must have `status`; answers its JSON (Null when empty).
+pub async fn read(response: Response, status: u16, what: &str) -> Value {
+    let got = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    assert_eq!(got, status, "{what}: {text}");
+    if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() }
+}
+
+/// Asserts a problem+json answer with `status`, `code`, and (when given) an error at `pointer`.
+pub async fn expect_problem(response: Response, status: u16, code: &str, pointer: Option<&str>) -> Value {
+    assert_eq!(response.headers().get("content-type").and_then(|v| v.to_str().ok()), Some("application/problem+json"));
+    let body = read(response, status, code).await;
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], status, "{body}");
+    assert_eq!(body["type"], format!("urn:slotd:problem:{code}"), "{body}");
+    assert!(body["title"].is_string() && body["detail"].is_string(), "{body}");
+    if let Some(pointer) = pointer {
+        let errors = body["errors"].as_array().unwrap_or_else(|| panic!("no errors in {body}"));
+        assert!(
+            errors.iter().any(|e| e["pointer"] == pointer && e["detail"].as_str().is_some_and(|d| !d.is_empty())),
+            "expected an error at {pointer}: {body}"
+        );
+    }
+    body
+}

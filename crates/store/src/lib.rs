@@ -1,0 +1,153 @@
+//! slotd's persistence. One [`Store`] serves both backends: SQLite (the embedded default, a
+//! WAL-mode file) and PostgreSQL (production, shared by any number of slotd processes).
+//!
+//! Both backends are reached through sqlx's `Any` driver with one schema convention (UUID text
+//! ids, BIGINT microsecond instants, JSON as text), so nearly every query is a single SQL string
+//! with `$n` binds that both dialects accept. Where the dialects must differ (migrations,
+//! transaction start), [`Backend`] says which one we are talking to.
+//!
+//! Every method that reads or writes tenant data takes an [`OrgId`]: there is no query that can
+//! see another organization's rows. Every method that changes a host or an event type writes the
+//! matching event into the `events` outbox in the same transaction.
+
+mod error;
+mod event_types;
+mod events;
+mod hosts;
+pub use hosts::HostDeletion;
+mod migrate;
+mod models;
+mod orgs;
+mod page;
+#[doc(hidden)]
+pub mod testing;
+
+use std::str::FromStr;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+
+pub use error::StoreError;
+pub use models::*;
+pub use page::{Page, PageRequest};
+
+/// Result alias for store operations.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Which database the store talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite file (single host; writes serialised by `BEGIN IMMEDIATE`).
+    Sqlite,
+    /// PostgreSQL server (any number of slotd processes).
+    Postgres,
+}
+
+/// Handle to the database; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Connects to `postgres://…` or `sqlite://…` (the SQLite file is created if missing).
+    pub async fn connect(url: &str) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            return Err(StoreError::UnsupportedUrl);
+        };
+        let options = match backend {
+            Backend::Sqlite if !url.contains("mode=") => {
+                let sep = if url.contains('?') { '&' } else { '?' };
+                AnyConnectOptions::from_str(&format!("{url}{sep}mode=rwc"))?
+            }
+            _ => AnyConnectOptions::from_str(url)?,
+        };
+        let pool = match backend {
+            Backend::Sqlite => {
+                AnyPoolOptions::new()
+                    .max_connections(8)
+                    .after_connect(|conn, _meta| {
+                        Box::pin(async move {
+                            // WAL lets readers run beside the single writer; the busy timeout
+                            // makes a second writer wait instead of failing at once.
+                            conn.execute(
+                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                            )
+                            .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_with(options)
+                    .await?
+            }
+            Backend::Postgres => {
+                AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(std::time::Duration::from_secs(5))
+                    .connect_with(options)
+                    .await?
+            }
+        };
+        Ok(Store { pool, backend })
+    }
+
+    /// The backend this store talks to.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Applies the migrations this database has not seen yet.
+    pub async fn migrate(&self) -> Result<()> {
+        migrate::run(&self.pool, self.backend).await
+    }
+
+    /// Checks that the database answers (for `/readyz`).
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Closes every pooled connection (graceful shutdown).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Starts a write transaction. On SQLite it takes the write lock up front
+    /// (`BEGIN IMMEDIATE`), so a transaction that reads before it writes can never fail to
+    /// upgrade its lock half-way.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+}
+
+/// Microseconds since the Unix epoch, the unit every instant is stored in.
+fn to_us(t: jiff::Timestamp) -> i64 {
+    t.as_microsecond()
+}
+
+/// The instant a stored microsecond count stands for.
+fn from_us(us: i64) -> Result<jiff::Timestamp> {
+    jiff::Timestamp::from_microsecond(us).map_err(|e| StoreError::Corrupt(format!("instant {us} out of range: {e}")))
+}
+
+/// Parses a stored UUID.
+fn parse_id(text: &str) -> Result<uuid::Uuid> {
+    uuid::Uuid::parse_str(text).map_err(|e| StoreError::Corrupt(format!("bad id {text:?}: {e}")))
+}
+
+/// The current time, truncated to the microsecond precision the database keeps, so what a
+/// write returns equals what a later read returns.
+fn now() -> jiff::Timestamp {
+    jiff::Timestamp::from_microsecond(jiff::Timestamp::now().as_microsecond())
+        .expect("the clock is within jiff's range")
+}

@@ -1,0 +1,97 @@
+//! Test support shared by the store's conformance suite and the server's API tests: a fresh,
+//! empty database per test on either backend. Never used by the running server.
+
+use uuid::Uuid;
+
+use crate::Store;
+
+/// Where tests find PostgreSQL (override with `SLOTD_TEST_DATABASE_URL`).
+pub const DEFAULT_TEST_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// A database made for one test; [`TestDatabase::cleanup`] removes it.
+pub struct TestDatabase {
+    /// Connection URL of the fresh database.
+    pub url: String,
+    /// Migrated store on it.
+    pub store: Store,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    Postgres { admin: Store, name: String },
+    Sqlite { _dir: tempfile_dir::TempDir },
+}
+
+impl TestDatabase {
+    /// A fresh PostgreSQL database on the test server. Panics with instructions when the
+    /// server does not answer: a missing PostgreSQL fails the run, it never skips tests.
+    pub async fn postgres() -> TestDatabase {
+        let admin_url = std::env::var("SLOTD_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_TEST_DATABASE_URL.into());
+        let admin = Store::connect(&admin_url).await.unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL is required for these tests and did not answer at {admin_url}: {e}. \
+                 Start it (scripts/test does) or set SLOTD_TEST_DATABASE_URL."
+            )
+        });
+        let name = format!("slotd_test_{}", Uuid::now_v7().simple());
+        admin.execute_admin(&format!("CREATE DATABASE {name}")).await.expect("create test database");
+        let url = match admin_url.rfind('/') {
+            Some(i) => format!("{}/{name}", &admin_url[..i]),
+            None => panic!("SLOTD_TEST_DATABASE_URL must end with a database name"),
+        };
+        let store = Store::connect(&url).await.expect("connect to the test database");
+        store.migrate().await.expect("migrate the test database");
+        TestDatabase { url, store, cleanup: Cleanup::Postgres { admin, name } }
+    }
+
+    /// A fresh SQLite file in a temporary directory.
+    pub async fn sqlite() -> TestDatabase {
+        let dir = tempfile_dir::TempDir::new();
+        let url = format!("sqlite://{}", dir.path().join("slotd.db").display());
+        let store = Store::connect(&url).await.expect("open the test database");
+        store.migrate().await.expect("migrate the test database");
+        TestDatabase { url, store, cleanup: Cleanup::Sqlite { _dir: dir } }
+    }
+
+    /// Closes connections and removes the database.
+    pub async fn cleanup(self) {
+        self.store.close().await;
+        if let Cleanup::Postgres { admin, name } = self.cleanup {
+            let _ = admin.execute_admin(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+            admin.close().await;
+        }
+    }
+}
+
+impl Store {
+    /// Runs one administrative statement (test support only: the SQL is built by this module).
+    async fn execute_admin(&self, sql: &str) -> crate::Result<()> {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
+/// A directory under the system temp dir, removed on drop (no extra dependency needed).
+mod tempfile_dir {
+    use std::path::{Path, PathBuf};
+
+    pub struct TempDir(PathBuf);
+
+    impl TempDir {
+        pub fn new() -> TempDir {
+            let path = std::env::temp_dir().join(format!("slotd-test-{}", uuid::Uuid::now_v7().simple()));
+            std::fs::create_dir_all(&path).expect("create temp dir");
+            TempDir(path)
+        }
+
+        pub fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}

@@ -1,0 +1,346 @@
+//! The store conformance suite: every test body runs once on SQLite and once on PostgreSQL
+//! (`sqlite::…` and `postgres::…` in the test names), each on a fresh database.
+
+use jiff::Timestamp;
+use slotd_core::availability::{Availability, WallRange, WallTime, WeeklyHours};
+use slotd_core::interval::Interval;
+use slotd_core::slots::Assignment;
+use slotd_store::testing::TestDatabase;
+use slotd_store::{
+    EventTypeSettings, HostDeletion, HostPatch, NewEventType, NewHost, OrgId, PageRequest, Plan, Store, StoreError,
+};
+use uuid::Uuid;
+
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let db = slotd_store::testing::TestDatabase::sqlite().await;
+                    super::$name(&db).await;
+                    db.cleanup().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let db = slotd_store::testing::TestDatabase::postgres().await;
+                    super::$name(&db).await;
+                    db.cleanup().await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    migrations_can_run_again_without_changing_anything,
+    api_keys_open_their_organization_until_revoked,
+    a_key_for_an_unknown_organization_is_refused,
+    hosts_are_created_read_listed_updated_and_deleted_with_their_events,
+    pages_cover_every_row_once_in_creation_order,
+    another_organization_sees_none_of_it,
+    event_types_keep_their_hosts_and_settings,
+    a_slug_is_unique_per_organization_until_deleted,
+    a_stale_update_is_refused_and_changes_nothing,
+    a_host_in_use_cannot_be_deleted,
+    a_failed_write_leaves_no_event,
+    busy_intervals_are_those_that_overlap_the_range_half_open,
+);
+
+fn ts(s: &str) -> Timestamp {
+    s.parse().expect("valid timestamp")
+}
+
+fn office_hours() -> Availability {
+    let range = WallRange { start: WallTime::parse("09:00").unwrap(), end: WallTime::parse("17:00").unwrap() };
+    Availability {
+        weekly: WeeklyHours { monday: vec![range], tuesday: vec![range], ..WeeklyHours::default() },
+        overrides: Vec::new(),
+    }
+}
+
+fn new_host(name: &str) -> NewHost {
+    NewHost {
+        name: name.into(),
+        email: format!("{}@example.com", name.to_lowercase()),
+        time_zone: "Europe/London".into(),
+        availability: office_hours(),
+    }
+}
+
+fn settings() -> EventTypeSettings {
+    EventTypeSettings {
+        duration_minutes: 30,
+        slot_interval_minutes: 15,
+        buffer_before_minutes: 5,
+        buffer_after_minutes: 10,
+        min_notice_minutes: 60,
+        booking_window_days: 30,
+        reschedule_cutoff_minutes: 1440,
+        cancel_cutoff_minutes: 1440,
+        requires_confirmation: false,
+        pending_blocks: true,
+        reschedule_reason_required: false,
+        seats: 1,
+        assignment: Assignment::Single,
+        questions: Vec::new(),
+    }
+}
+
+fn new_event_type(slug: &str, host_ids: Vec<Uuid>) -> NewEventType {
+    NewEventType { slug: slug.into(), title: "Intro call".into(), description: None, settings: settings(), host_ids }
+}
+
+fn payload<T: std::fmt::Debug>(what: &str) -> impl FnOnce(&T) -> serde_json::Value + Send + use<'_, T> {
+    move |row| serde_json::json!({ "what": what, "debug": format!("{row:?}") })
+}
+
+fn all() -> PageRequest {
+    PageRequest { limit: 100, after: None }
+}
+
+async fn org(store: &Store) -> OrgId {
+    store.create_organization("Acme", Plan::Starter).await.unwrap().id
+}
+
+async fn event_types_of(store: &Store, org: OrgId) -> Vec<String> {
+    let events = store.list_events(org, None, None, &all()).await.unwrap();
+    events.items.into_iter().map(|e| e.event_type).collect()
+}
+
+async fn migrations_can_run_again_without_changing_anything(db: &TestDatabase) {
+    let org = org(&db.store).await;
+    db.store.migrate().await.unwrap();
+    db.store.migrate().await.unwrap();
+    assert!(db.store.organization(org).await.unwrap().is_some());
+}
+
+async fn api_keys_open_their_organization_until_revoked(db: &TestDatabase) {
+    let org = org(&db.store).await;
+    let stored = db.store.organization(org).await.unwrap().unwrap();
+    assert_eq!(stored.plan, Plan::Starter);
+    db.store.create_api_key(org, "hash-1", "sk_live_abcd").await.unwrap();
+    assert_eq!(db.store.organization_for_key("hash-1").await.unwrap(), Some(org));
+    assert_eq!(db.store.organization_for_key("hash-2").await.unwrap(), None);
+    assert!(db.store.revoke_api_key("hash-1").await.unwrap());
+    assert!(!db.store.revoke_api_key("hash-1").await.unwrap(), "revoking twice reports nothing done");
+    assert_eq!(db.store.organization_for_key("hash-1").await.unwrap(), None);
+}
+
+async fn a_key_for_an_unknown_organization_is_refused(db: &TestDatabase) {
+    let result = db.store.create_api_key(OrgId(Uuid::now_v7()), "hash", "sk_live_x").await;
+    assert!(matches!(result, Err(StoreError::MissingReference(_))), "{result:?}");
+}
+
+async fn hosts_are_created_read_listed_updated_and_deleted_with_their_events(db: &TestDatabase) {
+    let store = &db.store;
+    let org = org(store).await;
+    let host = store.create_host(org, new_host("Ada"), payload("created")).await.unwrap();
+    assert_eq!(store.host(org, host.id).await.unwrap().as_ref(), Some(&host));
+
+    let patch =
+        HostPatch { name: Some("Ada L.".into()), time_zone: Some("America/New_York".into()), ..HostPatch::default() };
+    let updated = store.update_host(org, host.id, patch, payload("updated")).await.unwrap().unwrap();
+    assert_eq!(updated.name, "Ada L.");
+    assert_eq!(updated.time_zone, "America/New_York");
+    assert_eq!(updated.email, host.email, "fields left out stay as they are");
+    assert_eq!(updated.availability, host.availability);
+    assert!(updated.updated_at >= host.updated_at);
+    assert_eq!(store.host(org, host.id).await.unwrap(), Some(updated.clone()));
+
+    let listed = store.list_hosts(org, &all()).await.unwrap();
+    assert_eq!(listed.items, vec![updated.clone()]);
+    assert_eq!(listed.next_after, None);
+
+    assert!(matches!(store.delete_host(org, host.id, payload("deleted")).await.unwrap(), HostDeletion::Deleted(_)));
+    assert_eq!(store.host(org, host.id).await.unwrap(), None);
+    assert!(store.list_hosts(org, &all()).await.unwrap().items.is_empty());
+    assert_eq!(store.delete_host(org, host.id, payload("again")).await.unwrap(), HostDeletion::NotFound);
+
+    assert_eq!(event_types_of(store, org).await, ["host.created", "host.updated", "host.deleted"]);
+    let created = store.list_events(org, Some("host.created"), None, &all()).await.unwrap();
+    assert_eq!(created.items.len(), 1);
+    assert_eq!(created.items[0].data["what"], "created");
+}
+
+async fn pages_cover_every_row_once_in_creation_order(db: &TestDatabase) {
+    let store = &db.store;
+    let org = org(store).await;
+    let mut created = Vec::new();
+    for i in 0..5 {
+        created.push(store.create_host(org, new_host(&format!("H{i}")), payload("c")).await.unwrap().id);
+    }
+    let mut seen = Vec::new();
+    let mut page = PageRequest { limit: 2, after: None };
+    loop {
+        let got = store.list_hosts(org, &page).await.unwrap();
+        assert!(got.items.len() <= 2);
+        seen.extend(got.items.iter().map(|h| h.id));
+        match got.next_after {
+            Some(after) => page.after = Some(after),
+            None => break,
+        }
+    }
+    assert_eq!(seen, created);
+
+    let events = store.list_events(org, None, None, &PageRequest { limit: 3, after: None }).await.unwrap();
+    assert_eq!(events.items.len(), 3);
+    let rest =
+        store.list_events(org, None, None, &PageRequest { limit: 3, after: events.next_after.clone() }).await.unwrap();
+    assert_eq!(rest.items.len(), 2);
+    assert_eq!(rest.next_after, None);
+    let later = store.list_events(org, None, Some(rest.items[0].created_at), &all()).await.unwrap();
+    assert_eq!(later.items.len(), 2, "since is inclusive");
+}
+
+async fn another_organization_sees_none_of_it(db: &TestDatabase) {
+    let store = &db.store;
+    let (mine, theirs) = (org(store).await, org(store).await);
+    let host = store.create_host(mine, new_host("Ada"), payload("c")).await.unwrap();
+    let event_type = store.create_event_type(mine, new_event_type("intro", vec![host.id]), payload("c")).await.unwrap();
+    let busy = Interval::new(ts("2026-12-01T10:00:00Z"), ts("2026-12-01T11:00:00Z")).unwrap();
+    let block = store.add_busy_block(mine, host.id, busy, None).await.unwrap().unwrap();
+
+    assert_eq!(store.host(theirs, host.id).await.unwrap(), None);
+    assert!(store.list_hosts(theirs, &all()).await.unwrap().items.is_empty());
+    assert_eq!(store.update_host(theirs, host.id, HostPatch::default(), payload("u")).await.unwrap(), None);
+    assert_eq!(store.delete_host(theirs, host.id, payload("d")).await.unwrap(), HostDeletion::NotFound);
+    assert_eq!(store.add_busy_block(theirs, host.id, busy, None).await.unwrap(), None);
+    assert_eq!(store.list_busy_blocks(theirs, host.id, &all()).await.unwrap(), None);
+    assert!(!store.delete_busy_block(theirs, host.id, block.id).await.unwrap());
+    assert!(store.busy_intervals(theirs, &[host.id], busy).await.unwrap().is_empty());
+    assert_eq!(store.event_type(theirs, event_type.id).await.unwrap(), None);
+    assert!(store.list_event_types(theirs, &all()).await.unwrap().items.is_empty());
+    assert_eq!(store.delete_event_type(theirs, event_type.id, payload("d")).await.unwrap(), None);
+    assert!(store.hosts_by_ids(theirs, &[host.id]).await.unwrap().is_empty());
+    assert!(store.list_events(theirs, None, None, &all()).await.unwrap().items.is_empty());
+    let refused = store.create_event_type(theirs, new_event_type("intro", vec![host.id]), payload("c")).await;
+    assert!(matches!(refused, Err(StoreError::MissingReference(_))), "{refused:?}");
+
+    // Everything is still there for its owner.
+    assert!(store.host(mine, host.id).await.unwrap().is_some());
+    assert_eq!(store.list_busy_blocks(mine, host.id, &all()).await.unwrap().unwrap().items, vec![block]);
+}
+
+async fn event_types_keep_their_hosts_and_settings(db: &TestDatabase) {
+    let store = &db.store;
+    let org = org(store).await;
+    let a = store.create_host(org, new_host("Ada"), payload("c")).await.unwrap();
+    let b = store.create_host(org, new_host("Bob"), payload("c")).await.unwrap();
+    let mut new = new_event_type("team", vec![b.id, a.id]);
+    new.settings.assignment = Assignment::RoundRobin;
+    let created = store.create_event_type(org, new, payload("c")).await.unwrap();
+    assert_eq!(created.host_ids, vec![b.id, a.id], "host order is kept");
+    assert_eq!(store.event_type(org, created.id).await.unwrap().as_ref(), Some(&created));
+    assert_eq!(store.list_event_types(org, &all()).await.unwrap().items, vec![created.clone()]);
+    assert_eq!(store.hosts_by_ids(org, &created.host_ids).await.unwrap(), vec![b.clone(), a.clone()]);
+
+    let mut changed = new_event_type("team-2", vec![a.id]);
+    changed.settings.duration_minutes = 45;
+    let replaced =
+        store.replace_event_type(org, created.id, created.updated_at, changed, payload("u")).await.unwrap().unwrap();
+    assert_eq!(replaced.slug, "team-2");
+    assert_eq!(replaced.settings.duration_minutes, 45);
+    assert_eq!(replaced.host_ids, vec![a.id]);
+    assert_eq!(store.event_type(org, created.id).await.unwrap(), Some(replaced.clone()));
+
+    let deleted = store.delete_event_type(org, created.id, payload("d")).await.unwrap();
+    assert_eq!(deleted.map(|e| e.id), Some(created.id));
+    assert_eq!(store.event_type(org, created.id).await.unwrap(), None);
+    assert_eq!(store.delete_event_type(org, created.id, payload("d")).await.unwrap(), None);
+    let types = event_types_of(store, org).await;
+    assert_eq!(&types[2..], ["event_type.created", "event_type.updated", "event_type.deleted"]);
+}
+
+async fn a_slug_is_unique_per_organization_until_deleted(db: &TestDatabase) {
+    let store = &db.store;
+    let (org_a, org_b) = (org(store).await, org(store).await);
+    let host_a = store.create_host(org_a, new_host("Ada"), payload("c")).await.unwrap();
+    let host_b = store.create_host(org_b, new_host("Bob"), payload("c")).await.unwrap();
+    let first = store.create_event_type(org_a, new_event_type("intro", vec![host_a.id]), payload("c")).await.unwrap();
+    let duplicate = store.create_event_type(org_a, new_event_type("intro", vec![host_a.id]), payload("c")).await;
+    assert!(matches!(duplicate, Err(StoreError::Conflict(_))), "{duplicate:?}");
+    store
+        .create_event_type(org_b, new_event_type("intro", vec![host_b.id]), payload("c"))
+        .await
+        .expect("another organization may use the same slug");
+    store.delete_event_type(org_a, first.id, payload("d")).await.unwrap();
+    store
+        .create_event_type(org_a, new_event_type("intro", vec![host_a.id]), payload("c"))
+        .await
+        .expect("a deleted event type frees its slug");
+}
+
+async fn a_stale_update_is_refused_and_changes_nothing(db: &TestDatabase) {
+    let store = &db.store;
+    let org = org(store).await;
+    let host = store.create_host(org, new_host("Ada"), payload("c")).await.unwrap();
+    let created = store.create_event_type(org, new_event_type("intro", vec![host.id]), payload("c")).await.unwrap();
+    store
+        .replace_event_type(org, created.id, created.updated_at, new_event_type("first", vec![host.id]), payload("u"))
+        .await
+        .unwrap()
+        .unwrap();
+    let stale = store
+        .replace_event_type(org, created.id, created.updated_at, new_event_type("second", vec![host.id]), payload("u"))
+        .await;
+    assert!(matches!(stale, Err(StoreError::Conflict(_))), "{stale:?}");
+    assert_eq!(store.event_type(org, created.id).await.unwrap().unwrap().slug, "first");
+    assert_eq!(store.list_events(org, Some("event_type.updated"), None, &all()).await.unwrap().items.len(), 1);
+}
+
+async fn a_host_in_use_cannot_be_deleted(db: &TestDatabase) {
+    let store = &db.store;
+    let org = org(store).await;
+    let host = store.create_host(org, new_host("Ada"), payload("c")).await.unwrap();
+    let event_type = store.create_event_type(org, new_event_type("intro", vec![host.id]), payload("c")).await.unwrap();
+    assert_eq!(store.delete_host(org, host.id, payload("d")).await.unwrap(), HostDeletion::InUse(vec![event_type.id]));
+    assert!(store.host(org, host.id).await.unwrap().is_some(), "nothing changed");
+    store.delete_event_type(org, event_type.id, payload("d")).await.unwrap();
+    assert!(matches!(store.delete_host(org, host.id, payload("d")).await.unwrap(), HostDeletion::Deleted(_)));
+}
+
+async fn a_failed_write_leaves_no_event(db: &TestDatabase) {
+    let store = &db.store;
+    let org = org(store).await;
+    let host = store.create_host(org, new_host("Ada"), payload("c")).await.unwrap();
+    let result =
+        store.create_event_type(org, new_event_type("intro", vec![host.id, Uuid::now_v7()]), payload("c")).await;
+    assert!(matches!(result, Err(StoreError::MissingReference(_))), "{result:?}");
+    assert!(store.list_event_types(org, &all()).await.unwrap().items.is_empty());
+    assert_eq!(event_types_of(store, org).await, ["host.created"]);
+}
+
+async fn busy_intervals_are_those_that_overlap_the_range_half_open(db: &TestDatabase) {
+    let store = &db.store;
+    let org = org(store).await;
+    let a = store.create_host(org, new_host("Ada"), payload("c")).await.unwrap();
+    let b = store.create_host(org, new_host("Bob"), payload("c")).await.unwrap();
+    let iv = |s: &str, e: &str| Interval::new(ts(s), ts(e)).unwrap();
+    let before = iv("2026-12-01T08:00:00Z", "2026-12-01T09:00:00Z"); // touches the range start
+    let inside = iv("2026-12-01T09:30:00Z", "2026-12-01T10:00:00Z");
+    let across = iv("2026-12-01T11:30:00Z", "2026-12-01T13:00:00Z");
+    let after = iv("2026-12-01T12:00:00Z", "2026-12-01T12:30:00Z"); // starts at the range end
+    for interval in [before, inside, across, after] {
+        store.add_busy_block(org, a.id, interval, Some("x".into())).await.unwrap().unwrap();
+    }
+    let bob_block = store.add_busy_block(org, b.id, inside, None).await.unwrap().unwrap();
+    let range = iv("2026-12-01T09:00:00Z", "2026-12-01T12:00:00Z");
+
+    let mut found = store.busy_intervals(org, &[a.id], range).await.unwrap();
+    found.sort_by_key(|(_, i)| *i);
+    assert_eq!(found, vec![(a.id, inside), (a.id, across)]);
+    let both = store.busy_intervals(org, &[a.id, b.id], range).await.unwrap();
+    assert_eq!(both.len(), 3);
+
+    let listed = store.list_busy_blocks(org, a.id, &all()).await.unwrap().unwrap();
+    assert_eq!(listed.items.len(), 4);
+    assert_eq!(listed.items[0].title.as_deref(), Some("x"));
+    assert!(store.delete_busy_block(org, b.id, bob_block.id).await.unwrap());
+    assert!(!store.delete_busy_block(org, b.id, bob_block.id).await.unwrap());
+    assert!(store.busy_intervals(org, &[b.id], range).await.unwrap().is_empty());
+}
