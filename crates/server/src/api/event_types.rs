@@ -133,25 +133,35 @@ pub struct QuestionSchema {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateEventType {
-    #[schema(example = "intro-call")]
+    #[schema(example = "intro-call", pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$", min_length = 1, max_length = 100)]
     slug: String,
     #[schema(example = "Intro call")]
     title: String,
     description: Option<String>,
     #[schema(example = 30)]
+    #[schema(minimum = 1, maximum = 1440)]
     duration_minutes: i64,
+    #[schema(minimum = 1, maximum = 1440)]
     slot_interval_minutes: Option<i64>,
+    #[schema(minimum = 0, maximum = 43200)]
     buffer_before_minutes: Option<i64>,
+    #[schema(minimum = 0, maximum = 43200)]
     buffer_after_minutes: Option<i64>,
+    #[schema(minimum = 0, maximum = 43200)]
     min_notice_minutes: Option<i64>,
+    #[schema(minimum = 1, maximum = 3650)]
     booking_window_days: Option<i64>,
+    #[schema(minimum = 0, maximum = 43200)]
     reschedule_cutoff_minutes: Option<i64>,
+    #[schema(minimum = 0, maximum = 43200)]
     cancel_cutoff_minutes: Option<i64>,
     requires_confirmation: Option<bool>,
     pending_blocks: Option<bool>,
     reschedule_reason_required: Option<bool>,
+    #[schema(minimum = 1, maximum = 1000)]
     seats: Option<i64>,
     /// Host ids.
+    #[schema(value_type = Vec<Uuid>, min_items = 1, max_items = 100)]
     hosts: Vec<String>,
     #[schema(value_type = Option<AssignmentSchema>)]
     assignment: Option<Assignment>,
@@ -165,18 +175,28 @@ pub struct UpdateEventType {
     slug: Option<String>,
     title: Option<String>,
     description: Option<String>,
+    #[schema(minimum = 1, maximum = 1440)]
     duration_minutes: Option<i64>,
+    #[schema(minimum = 1, maximum = 1440)]
     slot_interval_minutes: Option<i64>,
+    #[schema(minimum = 0, maximum = 43200)]
     buffer_before_minutes: Option<i64>,
+    #[schema(minimum = 0, maximum = 43200)]
     buffer_after_minutes: Option<i64>,
+    #[schema(minimum = 0, maximum = 43200)]
     min_notice_minutes: Option<i64>,
+    #[schema(minimum = 1, maximum = 3650)]
     booking_window_days: Option<i64>,
+    #[schema(minimum = 0, maximum = 43200)]
     reschedule_cutoff_minutes: Option<i64>,
+    #[schema(minimum = 0, maximum = 43200)]
     cancel_cutoff_minutes: Option<i64>,
     requires_confirmation: Option<bool>,
     pending_blocks: Option<bool>,
     reschedule_reason_required: Option<bool>,
+    #[schema(minimum = 1, maximum = 1000)]
     seats: Option<i64>,
+    #[schema(value_type = Option<Vec<Uuid>>, min_items = 1, max_items = 100)]
     hosts: Option<Vec<String>>,
     #[schema(value_type = Option<AssignmentSchema>)]
     assignment: Option<Assignment>,

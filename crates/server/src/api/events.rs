@@ -46,6 +46,7 @@ pub struct EventParams {
     #[param(value_type = Option<DateTime>, format = DateTime)]
     since: Option<Timestamp>,
     /// Page size, 1–100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
