@@ -29,15 +29,17 @@ impl WallTime {
 
     /// Parses `HH:MM`: two digits each, `00:00` to `24:00`.
     pub fn parse(s: &str) -> Result<Self, String> {
-        let b = s.as_bytes();
-        let digit = |i: usize| b[i].is_ascii_digit().then(|| u16::from(b[i] - b'0'));
-        let (Some(h1), Some(h0), Some(m1), Some(m0)) = (b.len() == 5 && b[2] == b':')
-            .then(|| (digit(0), digit(1), digit(3), digit(4)))
-            .unwrap_or_default()
-        else {
+        let two_digits = |pair: &[u8]| match pair {
+            [tens @ b'0'..=b'9', ones @ b'0'..=b'9'] => Some(u16::from(tens - b'0') * 10 + u16::from(ones - b'0')),
+            _ => None,
+        };
+        let bytes = s.as_bytes();
+        let (Some(hour), Some(minute)) = (match bytes {
+            [_, _, b':', _, _] => (two_digits(&bytes[..2]), two_digits(&bytes[3..])),
+            _ => (None, None),
+        }) else {
             return Err(format!("expected a wall-clock time as HH:MM (e.g. 09:30), got '{s}'"));
         };
-        let (hour, minute) = (h1 * 10 + h0, m1 * 10 + m0);
         if minute > 59 {
             return Err(format!("minutes must be 00 to 59, got '{s}'"));
         }
@@ -252,10 +254,9 @@ fn validate_day(base: &str, ranges: &[WallRange], errors: &mut Vec<FieldError>) 
     let mut reported: Vec<(usize, String)> = Vec::new();
     for &(r, i) in &well_formed {
         match furthest {
-            Some((end, earlier)) if r.start < end => reported.push((
-                i,
-                format!("ranges of one day must not overlap ({base}/{earlier} ends at {end})"),
-            )),
+            Some((end, earlier)) if r.start < end => {
+                reported.push((i, format!("ranges of one day must not overlap ({base}/{earlier} ends at {end})")))
+            }
             _ => {}
         }
         if furthest.is_none_or(|(end, _)| r.end > end) {
@@ -264,9 +265,7 @@ fn validate_day(base: &str, ranges: &[WallRange], errors: &mut Vec<FieldError>) 
     }
     // Report in document order, like the other errors.
     reported.sort_by_key(|&(i, _)| i);
-    errors.extend(
-        reported.into_iter().map(|(i, detail)| FieldError { pointer: format!("{base}/{i}"), detail }),
-    );
+    errors.extend(reported.into_iter().map(|(i, detail)| FieldError { pointer: format!("{base}/{i}"), detail }));
 }
 
 #[cfg(test)]

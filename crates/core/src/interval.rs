@@ -123,11 +123,7 @@ pub(crate) fn ceil_second(t: Timestamp) -> i64 {
 
 /// The timestamp `second` seconds after the Unix epoch, clamped to jiff's supported range.
 pub(crate) fn timestamp_at(second: i64) -> Timestamp {
-    Timestamp::from_second(second).unwrap_or(if second < 0 {
-        Timestamp::MIN
-    } else {
-        Timestamp::MAX
-    })
+    Timestamp::from_second(second).unwrap_or(if second < 0 { Timestamp::MIN } else { Timestamp::MAX })
 }
 
 #[cfg(test)]
@@ -179,13 +175,10 @@ mod tests {
     #[test]
     fn deserializing_an_inverted_interval_is_an_error() {
         let ok: Interval =
-            serde_json::from_str(r#"{"start":"2026-01-01T10:00:00Z","end":"2026-01-01T11:00:00Z"}"#)
-                .unwrap();
+            serde_json::from_str(r#"{"start":"2026-01-01T10:00:00Z","end":"2026-01-01T11:00:00Z"}"#).unwrap();
         assert_eq!(ok, iv("2026-01-01T10:00:00Z", "2026-01-01T11:00:00Z"));
-        let err = serde_json::from_str::<Interval>(
-            r#"{"start":"2026-01-01T10:00:00Z","end":"2026-01-01T10:00:00Z"}"#,
-        )
-        .unwrap_err();
+        let err = serde_json::from_str::<Interval>(r#"{"start":"2026-01-01T10:00:00Z","end":"2026-01-01T10:00:00Z"}"#)
+            .unwrap_err();
         assert!(err.to_string().contains("must be after start"), "{err}");
     }
 

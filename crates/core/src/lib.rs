@@ -22,7 +22,5 @@ pub mod zone;
 
 pub use availability::{Availability, DateOverride, FieldError, WallRange, WallTime, WeeklyHours};
 pub use interval::{Interval, merge};
-pub use slots::{
-    Assignment, HostSchedule, SameTypeBooking, Slot, SlotQuery, SlotRules, compute_slots, working_spans,
-};
+pub use slots::{Assignment, HostSchedule, SameTypeBooking, Slot, SlotQuery, SlotRules, compute_slots, working_spans};
 pub use zone::{UnknownTimeZone, time_zone};

@@ -130,10 +130,9 @@ pub fn compute_slots(rules: &SlotRules, hosts: &[HostSchedule<'_>], query: &Slot
     }
     let lists: Vec<&[FreeStart]> = bounds.windows(2).map(|w| &free[w[0]..w[1]]).collect();
     match rules.assignment {
-        Assignment::Single => lists[0]
-            .iter()
-            .map(|&(start, seats_left)| grid.slot(start, vec![0], seats_left))
-            .collect(),
+        Assignment::Single => {
+            lists[0].iter().map(|&(start, seats_left)| grid.slot(start, vec![0], seats_left)).collect()
+        }
         Assignment::RoundRobin => any_free(&lists, &grid),
         Assignment::Collective => all_free(&lists, &grid),
     }
@@ -160,10 +159,7 @@ pub fn working_spans(
         &mut spans,
         &mut day_starts,
     );
-    spans
-        .into_iter()
-        .filter_map(|(start, end)| Interval::new(timestamp_at(start), timestamp_at(end)))
-        .collect()
+    spans.into_iter().filter_map(|(start, end)| Interval::new(timestamp_at(start), timestamp_at(end))).collect()
 }
 
 /// A free, bookable start of one host: `(start second, seats left)`.
@@ -337,9 +333,8 @@ impl HostWork {
             return;
         }
         // A booking start with sub-second digits can never equal a candidate: it only blocks.
-        self.starts.extend(
-            bookings.iter().filter(|b| b.start.subsec_nanosecond() == 0).map(|b| (b.start.as_second(), 1)),
-        );
+        self.starts
+            .extend(bookings.iter().filter(|b| b.start.subsec_nanosecond() == 0).map(|b| (b.start.as_second(), 1)));
         self.starts.sort_unstable();
         self.starts.dedup_by(|later, kept| {
             let same = later.0 == kept.0;
@@ -400,13 +395,15 @@ impl HostWork {
                         _ => 0,
                     };
                     let free = booked < grid.seats
-                        && (!hit
-                            || (booked > 0 && self.exempt.as_ref().is_some_and(|e| e.is_free(s, from, to))));
+                        && (!hit || (booked > 0 && self.exempt.as_ref().is_some_and(|e| e.is_free(s, from, to))));
                     if free {
                         out.push((s, grid.seats - booked));
                     } else if hit && self.exempt.is_none() {
                         // Every start whose block still meets this busy interval is taken:
-                        // jump to the first one whose block begins at its end.
+                        // jump to the first one whose block begins at its end (always past
+                        // `s`, as the interval ends after `from`). Not done with seats > 1:
+                        // a start holding bookings may be exempt from the very block that
+                        // stops its neighbours.
                         s = grid.first_at_or_after(anchor, blocked[b].1 + grid.before);
                         continue;
                     }

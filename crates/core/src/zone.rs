@@ -3,7 +3,7 @@
 //!
 //! Results never depend on the machine: the crate is built with jiff's
 //! `tzdb-bundle-always`, so [`jiff::tz::db`] is the bundled copy. The converter
-//! ([`WallClock`], crate-private) gives exactly jiff's "compatible" answer (a time in a gap
+//! (`WallClock`, crate-private) gives exactly jiff's "compatible" answer (a time in a gap
 //! moves forward by the gap's length, a time in a fold takes the earlier instant) but asks
 //! the tz database only near transitions; everywhere else a cached offset is enough.
 
@@ -139,11 +139,7 @@ mod tests {
         ] {
             let expected = d.to_zoned(TimeZone::UTC).unwrap().timestamp().as_second() / DAY_SECONDS;
             assert_eq!(day_number(d), expected, "{d}");
-            assert_eq!(
-                weekday_index(day_number(d)),
-                d.weekday().to_monday_zero_offset() as usize,
-                "{d}"
-            );
+            assert_eq!(weekday_index(day_number(d)), d.weekday().to_monday_zero_offset() as usize, "{d}");
         }
     }
 

@@ -19,7 +19,7 @@ use crate::{
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum HostDeletion {
     /// The host was deleted.
-    Deleted(Host),
+    Deleted(Box<Host>),
     /// No such host in this organization.
     NotFound,
     /// The host is still assigned to these event types; nothing was changed.
@@ -186,7 +186,7 @@ impl Store {
         let host = host_from_row(&row)?;
         insert_event(&mut tx, org, "host.deleted", event_data(&host)).await?;
         tx.commit().await?;
-        Ok(HostDeletion::Deleted(host))
+        Ok(HostDeletion::Deleted(Box::new(host)))
     }
 
     /// Adds a busy block to a host; `None` when there is no such host.

@@ -112,6 +112,33 @@ fn a_range_across_fall_back_covers_the_repeated_hour() {
 }
 
 #[test]
+fn a_range_over_the_fall_back_fold_offers_both_passes_of_the_repeated_hour() {
+    // New York 2026-11-01, 00:00–03:00 covers four real hours (04:00Z–08:00Z); 01:00 and
+    // 01:30 happen twice and both instants are real, bookable starts.
+    let mut a = Availability::default();
+    a.weekly.sunday = vec![r("00:00", "03:00")];
+    let host = Host::new("America/New_York", a);
+    let got = slots(&rules(30, 30), &[&host], "2026-11-01T00:00:00Z", "2026-11-02T00:00:00Z");
+    assert_eq!(got.len(), 8);
+    let zone = time_zone("America/New_York").unwrap();
+    let local: Vec<String> =
+        got.iter().map(|s| s.start.to_zoned(zone.clone()).strftime("%H:%M%:z").to_string()).collect();
+    assert_eq!(
+        local,
+        [
+            "00:00-04:00",
+            "00:30-04:00",
+            "01:00-04:00",
+            "01:30-04:00",
+            "01:00-05:00",
+            "01:30-05:00",
+            "02:00-05:00",
+            "02:30-05:00"
+        ]
+    );
+}
+
+#[test]
 fn times_inside_a_gap_move_forward_by_the_gap_and_an_emptied_range_covers_nothing() {
     let ny = "America/New_York";
     let day = date(2026, 3, 8);
@@ -286,10 +313,8 @@ fn minimum_notice_and_the_booking_window_bound_the_starts() {
     rules.min_notice_minutes = 60;
     rules.booking_window_days = 1;
     let schedules = [host.schedule()];
-    let query = SlotQuery {
-        window: iv("2027-01-04T00:00:00Z", "2027-01-08T00:00:00Z"),
-        now: ts("2027-01-04T09:07:00Z"),
-    };
+    let query =
+        SlotQuery { window: iv("2027-01-04T00:00:00Z", "2027-01-08T00:00:00Z"), now: ts("2027-01-04T09:07:00Z") };
     let got = compute_slots(&rules, &schedules, &query);
     let got = starts(&got);
     // Notice: the first start at or after 10:07 is 10:15. Window: starts before 09:07 the
@@ -323,10 +348,7 @@ fn round_robin_lists_each_start_with_the_hosts_free_for_it() {
     let summary: Vec<(String, Vec<usize>)> = got.iter().map(|s| (s.start.to_string(), s.hosts.clone())).collect();
     assert_eq!(
         summary,
-        [
-            ("2027-01-04T09:00:00Z".to_string(), vec![1]),
-            ("2027-01-04T10:00:00Z".to_string(), vec![0]),
-        ]
+        [("2027-01-04T09:00:00Z".to_string(), vec![1]), ("2027-01-04T10:00:00Z".to_string(), vec![0]),]
     );
     // Nobody is free at 09:30: it is not listed at all.
     assert!(got.iter().all(|s| s.seats_left == 1 && s.end == s.start + SignedDuration::from_hours(1)));
@@ -397,6 +419,14 @@ fn seats_count_down_and_a_full_start_disappears() {
     assert_eq!(seats(&host), [(t("2027-01-04T10:00:00Z"), 1), (t("2027-01-04T10:30:00Z"), 3)]);
     host.same_type.push(booking);
     assert_eq!(seats(&host), [(t("2027-01-04T10:30:00Z"), 3)]);
+    // A same-type booking at another start blocks a start that has seats left.
+    host.same_type.truncate(1);
+    let later = SameTypeBooking {
+        start: ts("2027-01-04T10:15:00Z"),
+        block: iv("2027-01-04T10:15:00Z", "2027-01-04T10:45:00Z"),
+    };
+    host.same_type.push(later);
+    assert_eq!(seats(&host), [] as [(String, u32); 0]);
     // Ordinary busy time still blocks a start that has seats left.
     host.same_type.pop();
     host.busy.push(iv("2027-01-04T10:20:00Z", "2027-01-04T10:25:00Z"));
