@@ -9,6 +9,7 @@
 //!   machine) and the fast wall-clock → instant conversion the engine uses.
 //! - [`availability`]: weekly hours and date overrides in the API's JSON shape, with
 //!   validation that points at each invalid field.
+//! - [`booking`]: the booking lifecycle and the commit-time checks of a start.
 //! - [`slots`]: the engine, [`compute_slots`], plus [`working_spans`] for callers that need
 //!   the working time itself.
 //!
@@ -16,7 +17,10 @@
 //! server recompute a slot at commit time and get the same answer.
 
 pub mod availability;
+pub mod booking;
+pub mod ics;
 pub mod interval;
+pub mod manage_token;
 pub mod slots;
 pub mod zone;
 

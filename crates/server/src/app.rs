@@ -31,6 +31,8 @@ pub struct AppState {
     pub store: Store,
     /// Base URL for links this server hands out.
     pub public_url: Arc<str>,
+    /// Derives and checks the manage tokens in attendees' links.
+    pub manage_key: Arc<slotd_core::manage_token::ManageTokenKey>,
 }
 
 /// The full router (API, operations endpoints, docs) and the OpenAPI document it serves.

@@ -70,9 +70,56 @@ struct ServeArgs {
     /// Base URL of links handed out (default: http://<listen address>).
     #[arg(long, env = "SLOTD_PUBLIC_URL")]
     public_url: Option<String>,
+    /// Server secret (at least 32 characters) that manage links are signed with; every process
+    /// sharing a database needs the same one. Required with PostgreSQL; with the embedded SQLite
+    /// default it is generated into <data-dir>/secret.key on first run.
+    #[arg(long, env = "SLOTD_SECRET_KEY", hide_env_values = true)]
+    secret_key: Option<String>,
     /// Seed a demo organization, host and event type, and print an API key and a curl line.
     #[arg(long, env = "SLOTD_DEMO")]
     demo: bool,
+}
+
+/// Shortest accepted server secret.
+const SECRET_MIN_CHARS: usize = 32;
+
+/// The server secret: given, or (embedded SQLite only) read from or generated into the data dir.
+fn server_secret(database: &DatabaseArgs, store: &Store, given: Option<String>) -> anyhow::Result<Vec<u8>> {
+    if let Some(secret) = given {
+        anyhow::ensure!(
+            secret.chars().count() >= SECRET_MIN_CHARS,
+            "--secret-key (SLOTD_SECRET_KEY) must be at least {SECRET_MIN_CHARS} characters"
+        );
+        return Ok(secret.into_bytes());
+    }
+    anyhow::ensure!(
+        store.backend() == slotd_store::Backend::Sqlite,
+        "--secret-key (SLOTD_SECRET_KEY) is required with PostgreSQL, so that every slotd process signs \
+         manage links alike; generate one with: openssl rand -hex 32"
+    );
+    let path = database.data_dir.join("secret.key");
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        let existing = existing.trim().to_owned();
+        anyhow::ensure!(existing.len() >= SECRET_MIN_CHARS, "{} is too short", path.display());
+        return Ok(existing.into_bytes());
+    }
+    std::fs::create_dir_all(&database.data_dir).with_context(|| format!("creating {}", database.data_dir.display()))?;
+    let mut bytes = [0u8; 32];
+    rand::Rng::fill(&mut rand::rng(), &mut bytes[..]);
+    let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    write_private(&path, &secret).with_context(|| format!("writing {}", path.display()))?;
+    tracing::info!(path = %path.display(), "generated a server secret");
+    Ok(secret.into_bytes())
+}
+
+/// Writes a file only its owner can read.
+fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(contents.as_bytes())
 }
 
 #[derive(Debug, Subcommand)]
@@ -191,6 +238,8 @@ impl Cli {
 
 async fn serve(database: &DatabaseArgs, args: ServeArgs) -> anyhow::Result<()> {
     let store = database.open().await?;
+    let secret = server_secret(database, &store, args.secret_key)?;
+    let manage_key = Arc::new(slotd_core::manage_token::ManageTokenKey::derive(&secret));
     let listener = TcpListener::bind(&args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
     let address = listener.local_addr()?;
     let public_url = args.public_url.unwrap_or_else(|| format!("http://{address}"));
@@ -200,7 +249,7 @@ async fn serve(database: &DatabaseArgs, args: ServeArgs) -> anyhow::Result<()> {
         println!("{}", demo.instructions(&public_url));
     }
     tracing::info!(%address, backend = ?store.backend(), "slotd listening");
-    let state = AppState { store: store.clone(), public_url: Arc::from(public_url) };
+    let state = AppState { store: store.clone(), public_url: Arc::from(public_url), manage_key };
     app::serve(listener, app::router(state), app::shutdown_signal()).await?;
     store.close().await;
     Ok(())

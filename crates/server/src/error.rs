@@ -49,6 +49,17 @@ pub enum ApiError {
     /// A duplicate or a concurrent change.
     #[error("{0}")]
     Conflict(String),
+    /// The time asked for is no longer free; `alternatives` are the nearest free slots.
+    #[error("{detail}")]
+    SlotTaken {
+        /// What was taken.
+        detail: String,
+        /// Up to 5 nearest free slots.
+        alternatives: Vec<Alternative>,
+    },
+    /// The booking's status does not allow this action.
+    #[error("{0}")]
+    InvalidTransition(String),
     /// The body exceeds the 1 MB limit.
     #[error("the request body exceeds the limit of 1 MB")]
     PayloadTooLarge,
@@ -85,6 +96,8 @@ impl ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", "Not found"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
+            ApiError::SlotTaken { .. } => (StatusCode::CONFLICT, "slot_taken", "Slot taken"),
+            ApiError::InvalidTransition(_) => (StatusCode::CONFLICT, "invalid_transition", "Invalid transition"),
             ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "Payload too large"),
             ApiError::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "Invalid request"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
@@ -110,6 +123,20 @@ pub struct Problem {
     /// Invalid fields (validation problems only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<Vec<FieldError>>,
+    /// Nearest free slots (`slot_taken` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alternatives: Option<Vec<Alternative>>,
+}
+
+/// A free slot offered instead of a taken one.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Alternative {
+    /// Start (RFC 3339, UTC).
+    #[schema(value_type = String, format = DateTime)]
+    pub start: jiff::Timestamp,
+    /// End (RFC 3339, UTC).
+    #[schema(value_type = String, format = DateTime)]
+    pub end: jiff::Timestamp,
 }
 
 impl IntoResponse for ApiError {
@@ -122,6 +149,10 @@ impl IntoResponse for ApiError {
             ApiError::Validation(errors) => Some(errors.clone()),
             _ => None,
         };
+        let alternatives = match &self {
+            ApiError::SlotTaken { alternatives, .. } => Some(alternatives.clone()),
+            _ => None,
+        };
         let problem = Problem {
             problem_type: format!("urn:slotd:problem:{code}"),
             title: title.to_owned(),
@@ -129,6 +160,7 @@ impl IntoResponse for ApiError {
             detail: self.to_string(),
             code: code.to_owned(),
             errors,
+            alternatives,
         };
         let mut response = (status, axum::Json(problem)).into_response();
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
@@ -140,6 +172,9 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         match e {
             StoreError::Conflict(detail) => ApiError::Conflict(detail),
+            StoreError::SlotTaken => {
+                ApiError::SlotTaken { detail: "the slot is no longer available".into(), alternatives: Vec::new() }
+            }
             StoreError::Unavailable(detail) => ApiError::Unavailable(detail),
             other => ApiError::Internal(other.to_string()),
         }

@@ -47,6 +47,32 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     }
 }
 
+/// A JSON body as `T` and as the JSON value it was read from (for hashing idempotent
+/// requests). An empty body reads as `{}` (commands like `confirm` need no fields).
+pub struct ApiJsonValue<T>(pub T, pub serde_json::Value);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJsonValue<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::Malformed(format!("could not read the request body: {rejection}"))
+            }
+        })?;
+        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
+        let value: serde_json::Value = serde_json::from_slice(bytes)
+            .map_err(|e| ApiError::Malformed(format!("the body is not valid JSON: {e}")))?;
+        let typed = serde_path_to_error::deserialize(&value).map_err(|e| {
+            let pointer = pointer_of(e.path());
+            ApiError::field(pointer, clean_serde_message(&e.into_inner()))
+        })?;
+        Ok(ApiJsonValue(typed, value))
+    }
+}
+
 /// A query string deserialised into `T`; errors are 422 naming the parameter.
 pub struct ApiQuery<T>(pub T);
 

@@ -8,9 +8,12 @@
 
 pub mod api;
 pub mod app;
+pub mod booking;
 pub mod cli;
 pub mod demo;
 mod docs;
 pub mod error;
 pub mod extract;
+pub mod idempotency;
 pub mod keys;
+pub mod schedule;

@@ -41,6 +41,7 @@ on_both_backends!(
     a_host_in_use_cannot_be_deleted_and_a_slug_cannot_be_taken_twice,
     operations_endpoints_answer,
     unknown_routes_and_methods_answer_problem_json,
+    a_booking_is_made_listed_rescheduled_and_cancelled,
 );
 
 const WEEKDAY: &str = "2027-01-04"; // a Monday, far enough ahead for any notice
@@ -503,6 +504,14 @@ async fn operations_endpoints_answer(app: &TestApp) {
         ("/v1/event-types", &["get", "post"]),
         ("/v1/event-types/{id}", &["get", "patch", "delete"]),
         ("/v1/slots", &["get"]),
+        ("/v1/bookings", &["get", "post"]),
+        ("/v1/bookings/{id}", &["get"]),
+        ("/v1/bookings/{id}/confirm", &["post"]),
+        ("/v1/bookings/{id}/reject", &["post"]),
+        ("/v1/bookings/{id}/cancel", &["post"]),
+        ("/v1/bookings/{id}/reschedule", &["post"]),
+        ("/v1/bookings/{id}/rotate-manage-token", &["post"]),
+        ("/v1/bookings/{id}/ics", &["get"]),
         ("/v1/events", &["get"]),
     ];
     assert_eq!(spec["paths"].as_object().unwrap().len(), documented.len(), "no undocumented extra paths");
@@ -522,4 +531,30 @@ async fn unknown_routes_and_methods_answer_problem_json(app: &TestApp) {
     expect_problem(app.call(Method::PUT, "/v1/slots", None).await, 405, "method_not_allowed", None).await;
     let bad_id = app.call(Method::GET, "/v1/hosts/not-a-uuid", None).await;
     expect_problem(bad_id, 404, "not_found", None).await;
+}
+
+async fn a_booking_is_made_listed_rescheduled_and_cancelled(app: &TestApp) {
+    let host = app.office_host("Ada", "America/New_York").await;
+    let id = create_event_type(app, event_type_body("intro", &[&host], "single")).await;
+    let day = |t: &str| format!("{WEEKDAY}T{t}Z");
+    let body = json!({ "event_type_id": id, "start": day("14:00:00"),
+        "attendee": { "name": "Grace", "email": "grace@example.com", "time_zone": "America/New_York" } });
+    let booking = app.expect(Method::POST, "/v1/bookings", Some(body.clone()), 201).await;
+    assert_eq!(booking["status"], "confirmed");
+    assert_eq!(booking["version"], 1);
+    assert_eq!(booking["hosts"][0]["id"], host.as_str());
+    let again = app.call(Method::POST, "/v1/bookings", Some(body)).await;
+    let problem = expect_problem(again, 409, "slot_taken", None).await;
+    assert_eq!(problem["alternatives"][0]["start"], day("14:30:00"));
+    assert!(!starts(&slots(app, &id, &day("00:00:00"), &day("23:59:59")).await).contains(&day("14:00:00").as_str()));
+    let path = format!("/v1/bookings/{}/reschedule", booking["id"].as_str().unwrap());
+    let moved =
+        app.expect(Method::POST, &path, Some(json!({ "start": day("15:00:00"), "reason": "later" })), 200).await;
+    assert_eq!(moved["version"], 2);
+    assert_eq!(moved["history"][0]["previous_starts_at"], day("14:00:00"));
+    let path = format!("/v1/bookings/{}/cancel", booking["human_id"].as_str().unwrap());
+    let cancelled = app.expect(Method::POST, &path, Some(json!({ "reason": "ill" })), 200).await;
+    assert_eq!(cancelled["status"], "cancelled");
+    let again = app.call(Method::POST, &path, Some(json!({}))).await;
+    expect_problem(again, 409, "invalid_transition", None).await;
 }

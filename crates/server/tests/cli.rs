@@ -26,7 +26,14 @@ fn every_flag_is_documented_with_its_environment_variable() {
         ),
         (
             &["serve", "--help"],
-            &["SLOTD_LISTEN", "SLOTD_PUBLIC_URL", "SLOTD_DEMO", "SLOTD_DATABASE_URL", "SLOTD_DATA_DIR"],
+            &[
+                "SLOTD_LISTEN",
+                "SLOTD_PUBLIC_URL",
+                "SLOTD_SECRET_KEY",
+                "SLOTD_DEMO",
+                "SLOTD_DATABASE_URL",
+                "SLOTD_DATA_DIR",
+            ],
         ),
         (&["org", "create", "--help"], &["SLOTD_ORG_NAME", "SLOTD_ORG_PLAN", "free", "starter", "growth"]),
         (&["key", "create", "--help"], &["SLOTD_ORG"]),

@@ -9,6 +9,13 @@ pub enum StoreError {
     /// A uniqueness rule was violated (for example a duplicate slug); the text names it.
     #[error("{0}")]
     Conflict(String),
+    /// The time is no longer free: another booking or a busy block holds it, or its seats
+    /// are all taken. Nothing was written.
+    #[error("the slot is no longer available")]
+    SlotTaken,
+    /// The idempotency key was used by a request that committed first; read its answer.
+    #[error("the idempotency key was already used")]
+    IdempotencyKeyTaken,
     /// A referenced row does not exist in the caller's organization; the text names it.
     #[error("{0}")]
     MissingReference(String),

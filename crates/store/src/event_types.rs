@@ -120,8 +120,17 @@ impl Store {
 
     /// Reads one event type with its hosts.
     pub async fn event_type(&self, org: OrgId, id: Uuid) -> Result<Option<EventType>> {
+        self.event_type_row(org, id, "AND deleted_us IS NULL").await
+    }
+
+    /// Reads one event type even if it was deleted since (what an existing booking was made of).
+    pub async fn event_type_of_booking(&self, org: OrgId, id: Uuid) -> Result<Option<EventType>> {
+        self.event_type_row(org, id, "").await
+    }
+
+    async fn event_type_row(&self, org: OrgId, id: Uuid, live: &str) -> Result<Option<EventType>> {
         let row = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {EVENT_TYPE_COLUMNS} FROM event_types WHERE organization_id = $1 AND id = $2 AND deleted_us IS NULL"
+            "SELECT {EVENT_TYPE_COLUMNS} FROM event_types WHERE organization_id = $1 AND id = $2 {live}"
         )))
         .bind(org.0.to_string())
         .bind(id.to_string())
@@ -253,11 +262,20 @@ impl Store {
 
     /// The live hosts with these ids, in the order given (missing ones are left out).
     pub async fn hosts_by_ids(&self, org: OrgId, ids: &[Uuid]) -> Result<Vec<Host>> {
+        self.host_rows(org, ids, "AND deleted_us IS NULL").await
+    }
+
+    /// The hosts with these ids, deleted ones included (the hosts of existing bookings).
+    pub async fn hosts_of_bookings(&self, org: OrgId, ids: &[Uuid]) -> Result<Vec<Host>> {
+        self.host_rows(org, ids, "").await
+    }
+
+    async fn host_rows(&self, org: OrgId, ids: &[Uuid], live: &str) -> Result<Vec<Host>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         let sql = format!(
-            "SELECT {HOST_COLUMNS} FROM hosts WHERE organization_id = $1 AND deleted_us IS NULL AND id IN ({})",
+            "SELECT {HOST_COLUMNS} FROM hosts WHERE organization_id = $1 {live} AND id IN ({})",
             placeholders(2, ids.len())
         );
         let mut query = sqlx::query(AssertSqlSafe(sql)).bind(org.0.to_string());

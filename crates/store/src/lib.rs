@@ -10,6 +10,11 @@
 //! see another organization's rows. Every method that changes a host or an event type writes the
 //! matching event into the `events` outbox in the same transaction.
 
+mod bookings;
+pub use bookings::{
+    Actor, Attendee, Booking, BookingChange, BookingFilter, ChangeOutputs, HeldBlock, HistoryEntry, HostLoad,
+    IdempotentRequest, NewBooking, Placement, StoredAnswer,
+};
 mod error;
 mod event_types;
 mod events;

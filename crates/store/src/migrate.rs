@@ -15,11 +15,15 @@ struct Migration {
     sql: &'static str,
 }
 
-const POSTGRES: &[Migration] =
-    &[Migration { version: 1, name: "foundation", sql: include_str!("../migrations/postgres/0001_foundation.sql") }];
+const POSTGRES: &[Migration] = &[
+    Migration { version: 1, name: "foundation", sql: include_str!("../migrations/postgres/0001_foundation.sql") },
+    Migration { version: 2, name: "bookings", sql: include_str!("../migrations/postgres/0002_bookings.sql") },
+];
 
-const SQLITE: &[Migration] =
-    &[Migration { version: 1, name: "foundation", sql: include_str!("../migrations/sqlite/0001_foundation.sql") }];
+const SQLITE: &[Migration] = &[
+    Migration { version: 1, name: "foundation", sql: include_str!("../migrations/sqlite/0001_foundation.sql") },
+    Migration { version: 2, name: "bookings", sql: include_str!("../migrations/sqlite/0002_bookings.sql") },
+];
 
 /// Arbitrary constant naming slotd's migration lock among PostgreSQL advisory locks.
 const PG_MIGRATION_LOCK: i64 = 0x5107_D000_0001;

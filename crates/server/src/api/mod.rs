@@ -2,6 +2,7 @@
 //! router whose OpenAPI document is generated from the same handler annotations (so the spec
 //! cannot miss a route).
 
+mod bookings;
 mod event_types;
 mod events;
 mod hosts;
@@ -47,6 +48,14 @@ pub fn routes() -> (Router<AppState>, OpenApi) {
         .routes(routes!(event_types::create_event_type, event_types::list_event_types))
         .routes(routes!(event_types::get_event_type, event_types::update_event_type, event_types::delete_event_type))
         .routes(routes!(slots::list_slots))
+        .routes(routes!(bookings::create_booking, bookings::list_bookings))
+        .routes(routes!(bookings::get_booking))
+        .routes(routes!(bookings::confirm_booking))
+        .routes(routes!(bookings::reject_booking))
+        .routes(routes!(bookings::cancel_booking))
+        .routes(routes!(bookings::reschedule_booking))
+        .routes(routes!(bookings::rotate_manage_token))
+        .routes(routes!(bookings::booking_ics))
         .routes(routes!(events::list_events))
         .split_for_parts();
     // After the merge: utoipa runs `modifiers(...)` before the routes' paths are added.
@@ -77,6 +86,7 @@ impl Modify for ProblemResponses {
             ("400", "Malformed request"),
             ("401", "Missing or invalid API key"),
             ("404", "No such resource in this organization"),
+            ("409", "Conflict"),
             ("405", "Method not allowed"),
             ("413", "Body larger than 1 MB"),
             ("422", "Invalid fields"),
@@ -156,7 +166,7 @@ pub struct ListResponse<T> {
 
 impl<T> ListResponse<T> {
     /// Converts a store page, mapping each item to its API view.
-    pub fn from_page<S>(page: Page<S>, view: impl Fn(S) -> T) -> ListResponse<T> {
+    pub fn from_page<S>(page: Page<S>, view: impl FnMut(S) -> T) -> ListResponse<T> {
         ListResponse {
             data: page.items.into_iter().map(view).collect(),
             next_cursor: page.next_after.map(|id| URL_SAFE_NO_PAD.encode(id)),

@@ -3,10 +3,10 @@
 
 use axum::Json;
 use axum::extract::State;
+use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use slotd_core::interval::Interval;
-use slotd_core::slots::{HostSchedule, SlotQuery, SlotRules, compute_slots};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -14,6 +14,7 @@ use super::DateTime;
 use crate::app::AppState;
 use crate::error::{ApiError, FieldError};
 use crate::extract::{ApiQuery, Caller};
+use crate::schedule::Schedule;
 
 /// Widest query window.
 const MAX_WINDOW_DAYS: i64 = 93;
@@ -98,46 +99,14 @@ pub async fn list_slots(
         .event_type(org, event_type_id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no event type with id {event_type_id}")))?;
-    let settings = &event_type.settings;
-    let hosts = state.store.hosts_by_ids(org, &event_type.host_ids).await?;
-    let zones = hosts
-        .iter()
-        .map(|h| slotd_core::zone::time_zone(&h.time_zone))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ApiError::Internal(format!("stored host zone: {e}")))?;
+    let schedule = Schedule::load(&state.store, org, event_type, window, None).await?;
+    Ok(Json(slots_response(&schedule, window, display_zone.as_ref())))
+}
 
-    // Busy time matters where a candidate's block can reach: the window widened by the buffers
-    // and the duration.
-    let minutes = |m: u32| SignedDuration::from_mins(i64::from(m));
-    let busy_range = Interval {
-        start: window.start - minutes(settings.buffer_before_minutes),
-        end: window.end + minutes(settings.duration_minutes + settings.buffer_after_minutes),
-    };
-    let busy = state.store.busy_intervals(org, &event_type.host_ids, busy_range).await?;
-    let busy_per_host: Vec<Vec<Interval>> =
-        hosts.iter().map(|h| busy.iter().filter(|(id, _)| *id == h.id).map(|(_, i)| *i).collect()).collect();
-    let schedules: Vec<HostSchedule<'_>> = hosts
-        .iter()
-        .zip(&zones)
-        .zip(&busy_per_host)
-        .map(|((host, zone), busy)| HostSchedule {
-            time_zone: zone,
-            availability: &host.availability,
-            busy,
-            same_type_bookings: &[],
-        })
-        .collect();
-    let rules = SlotRules {
-        duration_minutes: settings.duration_minutes,
-        interval_minutes: settings.slot_interval_minutes,
-        buffer_before_minutes: settings.buffer_before_minutes,
-        buffer_after_minutes: settings.buffer_after_minutes,
-        min_notice_minutes: settings.min_notice_minutes,
-        booking_window_days: settings.booking_window_days,
-        seats: settings.seats,
-        assignment: settings.assignment,
-    };
-    let slots = compute_slots(&rules, &schedules, &SlotQuery { window, now: Timestamp::now() });
+/// The slot list of a loaded schedule, with `local_start` in `display_zone` when given.
+pub fn slots_response(schedule: &Schedule, window: Interval, display_zone: Option<&TimeZone>) -> SlotsResponse {
+    let hosts = &schedule.hosts;
+    let slots = schedule.slots(window, Timestamp::now());
     let slots = slots
         .into_iter()
         .map(|slot| SlotView {
@@ -146,9 +115,12 @@ pub async fn list_slots(
             hosts: slot.hosts.iter().map(|&i| hosts[i].id).collect(),
             seats_left: slot.seats_left,
             local_start: display_zone
-                .as_ref()
                 .map(|zone| slot.start.to_zoned(zone.clone()).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string()),
         })
         .collect();
-    Ok(Json(SlotsResponse { event_type_id, duration_minutes: settings.duration_minutes, slots }))
+    SlotsResponse {
+        event_type_id: schedule.event_type.id,
+        duration_minutes: schedule.event_type.settings.duration_minutes,
+        slots,
+    }
 }

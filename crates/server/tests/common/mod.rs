@@ -38,7 +38,11 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let state = AppState { store: db.store.clone(), public_url: Arc::from(base.as_str()) };
+    let state = AppState {
+        store: db.store.clone(),
+        public_url: Arc::from(base.as_str()),
+        manage_key: Arc::new(slotd_core::manage_token::ManageTokenKey::derive(b"test secret of at least 32 chars!")),
+    };
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         app::serve(listener, app::router(state), async {

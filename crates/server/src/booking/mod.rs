@@ -1,0 +1,321 @@
+//! Booking commands shared by the API-key routes and the self-service (manage link) routes:
+//! create a booking and change it (confirm, reject, cancel, reschedule).
+//!
+//! Each command follows one path: load the booking and its event type, let the core decide
+//! (is the transition allowed, is the start on the rules' grid, is it still free in the
+//! [`Schedule`]), pick the hosts, then let the store commit the change with its event. The
+//! store re-checks at commit (the database constraint on PostgreSQL, the write lock on SQLite);
+//! a slot taken in between answers `409 slot_taken` with fresh alternatives.
+
+pub mod validate;
+pub mod view;
+
+use jiff::{SignedDuration, Timestamp};
+use serde_json::Value;
+use slotd_core::booking::{BookingAction, BookingStatus};
+use slotd_core::slots::{Assignment, Slot};
+use slotd_store::{
+    Actor, Attendee, Booking, BookingChange, ChangeOutputs, EventType, IdempotentRequest, NewBooking, OrgId, Placement,
+    StoreError,
+};
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::error::{ApiError, FieldError};
+use crate::schedule::{Schedule, minutes, slot_taken};
+pub use view::{BookingContext, BookingView};
+
+/// How many times a command is retried when a concurrent change got in first.
+const ATTEMPTS: usize = 3;
+
+/// A validated booking request (answers are checked against the event type in [`create`]).
+pub struct CreateInput {
+    /// What to book.
+    pub event_type_id: Uuid,
+    /// The start asked for.
+    pub start: Timestamp,
+    /// Who attends.
+    pub attendee: Attendee,
+    /// Answers to the event type's questions.
+    pub answers: serde_json::Map<String, Value>,
+    /// Caller metadata.
+    pub metadata: serde_json::Map<String, Value>,
+}
+
+/// A lifecycle command.
+pub struct ChangeInput {
+    /// What to do.
+    pub action: BookingAction,
+    /// Who does it.
+    pub by: Actor,
+    /// Why.
+    pub reason: Option<String>,
+    /// The new start (reschedule only).
+    pub start: Option<Timestamp>,
+}
+
+/// Finds a booking by id or human id in the organization; anything else is a 404.
+pub async fn find(state: &AppState, org: OrgId, reference: &str) -> Result<Booking, ApiError> {
+    let found = match Uuid::parse_str(reference) {
+        Ok(id) => state.store.booking(org, id).await?,
+        Err(_) if reference.len() == 9 && reference[..3].eq_ignore_ascii_case("BK-") => {
+            state.store.booking_by_human_id(org, reference).await?
+        }
+        Err(_) => None,
+    };
+    found.ok_or_else(|| ApiError::NotFound(format!("no booking '{reference}'")))
+}
+
+/// The booking with its event type and hosts.
+pub async fn context(state: &AppState, booking: Booking) -> Result<BookingContext, ApiError> {
+    let org = booking.organization_id;
+    let event_type = state
+        .store
+        .event_type_of_booking(org, booking.event_type_id)
+        .await?
+        .ok_or_else(|| ApiError::Internal(format!("booking {} has no event type", booking.id)))?;
+    let mut hosts = state.store.hosts_of_bookings(org, &booking.host_ids).await?;
+    hosts.sort_by_key(|h| booking.host_ids.iter().position(|id| *id == h.id));
+    Ok(BookingContext { booking, event_type, hosts })
+}
+
+fn outputs(
+    state: &AppState,
+    event_type: &EventType,
+    hosts: &[slotd_store::Host],
+    event: &'static str,
+) -> impl FnOnce(&Booking) -> ChangeOutputs + Send {
+    let state = state.clone();
+    let event_type = event_type.clone();
+    let hosts = hosts.to_vec();
+    move |booking: &Booking| {
+        let mut ordered: Vec<_> =
+            booking.host_ids.iter().filter_map(|id| hosts.iter().find(|h| h.id == *id).cloned()).collect();
+        ordered.dedup_by_key(|h| h.id);
+        let context = BookingContext { booking: booking.clone(), event_type, hosts: ordered };
+        ChangeOutputs { event_type: event, event_data: context.event_data(&state), answer: context.view_json(&state) }
+    }
+}
+
+/// The 422 for a start the rules never allow.
+fn start_rejected(e: slotd_core::booking::StartRejection) -> ApiError {
+    ApiError::field("/start", e.to_string())
+}
+
+/// Where a booking at `slot` goes: its hosts (chosen for round robin), block and seat group.
+async fn placement(
+    state: &AppState,
+    org: OrgId,
+    schedule: &Schedule,
+    slot: &Slot,
+    keep_host: Option<Uuid>,
+    skip: &[Uuid],
+) -> Result<Placement, ApiError> {
+    let settings = &schedule.event_type.settings;
+    let (interval, block) = schedule.placement_times(slot.start);
+    let free: Vec<Uuid> = slot.hosts.iter().map(|&i| schedule.hosts[i].id).collect();
+    let seat_group =
+        (settings.seats > 1).then(|| format!("{}@{}", schedule.event_type.id, slot.start.as_microsecond()));
+    if let Some(group) = &seat_group {
+        let joined = state.store.seat_group_hosts(org, group).await?;
+        if !joined.is_empty() {
+            return Ok(Placement {
+                interval,
+                block,
+                host_ids: joined,
+                seat_group: seat_group.clone(),
+                seats: settings.seats,
+            });
+        }
+    }
+    let host_ids = match settings.assignment {
+        Assignment::Single | Assignment::Collective => free,
+        Assignment::RoundRobin => {
+            let candidates: Vec<Uuid> = free.iter().copied().filter(|id| !skip.contains(id)).collect();
+            match keep_host.filter(|h| candidates.contains(h)) {
+                Some(host) => vec![host],
+                None => {
+                    // Fewest upcoming bookings first, then the one booked longest ago (never
+                    // booked counts as longest ago), then the event type's order.
+                    let loads = state.store.host_loads(org, &candidates, Timestamp::now()).await?;
+                    let best = loads
+                        .iter()
+                        .enumerate()
+                        .min_by_key(|(position, load)| (load.upcoming, load.last_booked, *position))
+                        .map(|(_, load)| load.host_id);
+                    best.into_iter().collect()
+                }
+            }
+        }
+    };
+    Ok(Placement { interval, block, host_ids, seat_group, seats: settings.seats.max(1) })
+}
+
+/// Books `input` if its start is free now; round robin tries the next free host when another
+/// request took the chosen one meanwhile.
+pub async fn create(
+    state: &AppState,
+    org: OrgId,
+    input: CreateInput,
+    idempotency: Option<IdempotentRequest>,
+) -> Result<BookingContext, ApiError> {
+    let event_type = state.store.event_type(org, input.event_type_id).await?.ok_or_else(|| {
+        ApiError::field("/event_type_id", format!("no event type with id {} in this organization", input.event_type_id))
+    })?;
+    let answers = validate::answers(&event_type.settings.questions, input.answers)?;
+    let now = Timestamp::now();
+    let window = slotd_core::Interval { start: input.start, end: input.start + SignedDuration::from_secs(1) };
+    let mut skip = Vec::new();
+    for _ in 0..ATTEMPTS {
+        let schedule = Schedule::load(&state.store, org, event_type.clone(), window, None).await?;
+        schedule.check_start(input.start, now, false).map_err(start_rejected)?;
+        let Some(slot) = schedule.slot_at(input.start, now, false).filter(|s| !s.hosts.is_empty()) else {
+            return Err(slot_taken(&state.store, org, &event_type, input.start, None, now).await);
+        };
+        let placement = placement(state, org, &schedule, &slot, None, &skip).await?;
+        if placement.host_ids.is_empty() {
+            break;
+        }
+        let settings = &event_type.settings;
+        let status = if settings.requires_confirmation { BookingStatus::Pending } else { BookingStatus::Confirmed };
+        let event = if status == BookingStatus::Pending { "booking.requested" } else { "booking.confirmed" };
+        let new = NewBooking {
+            event_type_id: event_type.id,
+            status,
+            blocking: status.is_blocking(settings.pending_blocks),
+            placement: placement.clone(),
+            attendees: vec![input.attendee.clone()],
+            answers: Value::Object(answers.clone()),
+            metadata: Value::Object(input.metadata.clone()),
+        };
+        let result = state
+            .store
+            .create_booking(org, new, idempotency.as_ref(), outputs(state, &event_type, &schedule.hosts, event))
+            .await;
+        match result {
+            Ok(booking) => return context(state, booking).await,
+            Err(StoreError::SlotTaken) if settings.assignment == Assignment::RoundRobin && settings.seats <= 1 => {
+                skip.extend(placement.host_ids);
+            }
+            Err(StoreError::SlotTaken) => break,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(slot_taken(&state.store, org, &event_type, input.start, None, now).await)
+}
+
+/// The event a change writes.
+fn event_of(action: BookingAction) -> &'static str {
+    match action {
+        BookingAction::Confirm => "booking.confirmed",
+        BookingAction::Reject => "booking.rejected",
+        BookingAction::Cancel => "booking.cancelled",
+        BookingAction::Reschedule => "booking.rescheduled",
+    }
+}
+
+/// Whether the event type's cut-off still allows `action` by `by` (hosts are exempt).
+pub fn cutoff_allows(
+    event_type: &EventType,
+    booking: &Booking,
+    action: BookingAction,
+    by: Actor,
+    now: Timestamp,
+) -> Result<(), ApiError> {
+    if by == Actor::Host {
+        return Ok(());
+    }
+    let cutoff = match action {
+        BookingAction::Cancel => event_type.settings.cancel_cutoff_minutes,
+        BookingAction::Reschedule => event_type.settings.reschedule_cutoff_minutes,
+        BookingAction::Confirm | BookingAction::Reject => return Ok(()),
+    };
+    if now + minutes(cutoff) > booking.interval.start {
+        let detail = if now >= booking.interval.start {
+            format!("the booking has already started; it can no longer be {}", action.past_tense())
+        } else {
+            format!(
+                "changes close {cutoff} minutes before the start; the booking can no longer be {}",
+                action.past_tense()
+            )
+        };
+        let pointer = if by == Actor::Api { "/override_notice" } else { "" };
+        return Err(ApiError::Validation(vec![FieldError::new(pointer, detail)]));
+    }
+    Ok(())
+}
+
+/// Applies a lifecycle command to booking `id`, retrying when a concurrent change got in first.
+pub async fn change(
+    state: &AppState,
+    org: OrgId,
+    id: Uuid,
+    input: ChangeInput,
+    idempotency: Option<IdempotentRequest>,
+) -> Result<BookingContext, ApiError> {
+    for attempt in 0..ATTEMPTS {
+        let booking =
+            state.store.booking(org, id).await?.ok_or_else(|| ApiError::NotFound(format!("no booking {id}")))?;
+        let status = booking.status.apply(input.action).map_err(|e| ApiError::InvalidTransition(e.to_string()))?;
+        let event_type = state
+            .store
+            .event_type_of_booking(org, booking.event_type_id)
+            .await?
+            .ok_or_else(|| ApiError::Internal(format!("booking {id} has no event type")))?;
+        let now = Timestamp::now();
+        cutoff_allows(&event_type, &booking, input.action, input.by, now)?;
+        let settings = &event_type.settings;
+        let reason = input.reason.clone().filter(|r| !r.trim().is_empty());
+        if input.action == BookingAction::Reschedule && settings.reschedule_reason_required && reason.is_none() {
+            return Err(ApiError::field("/reason", "this event type asks for a reason to reschedule"));
+        }
+        let mut hosts = state.store.hosts_of_bookings(org, &booking.host_ids).await?;
+        let placement = match (input.action, input.start) {
+            (BookingAction::Reschedule, Some(start)) => {
+                let window = slotd_core::Interval { start, end: start + SignedDuration::from_secs(1) };
+                let schedule = Schedule::load(&state.store, org, event_type.clone(), window, Some(id)).await?;
+                let ignore_notice = input.by == Actor::Host;
+                schedule.check_start(start, now, ignore_notice).map_err(start_rejected)?;
+                let Some(slot) = schedule.slot_at(start, now, ignore_notice).filter(|s| !s.hosts.is_empty()) else {
+                    return Err(slot_taken(&state.store, org, &event_type, start, Some(id), now).await);
+                };
+                let keep = booking.host_ids.first().copied();
+                let placement = placement(state, org, &schedule, &slot, keep, &[]).await?;
+                hosts.extend(schedule.hosts.iter().cloned());
+                Some(placement)
+            }
+            (BookingAction::Reschedule, None) => return Err(ApiError::field("/start", "a new start is required")),
+            _ => None,
+        };
+        let change = BookingChange {
+            expected_version: booking.version,
+            action: input.action,
+            status,
+            blocking: status.is_blocking(settings.pending_blocks),
+            placement,
+            by: input.by,
+            reason,
+        };
+        let result = state
+            .store
+            .change_booking(
+                org,
+                id,
+                change,
+                idempotency.as_ref(),
+                outputs(state, &event_type, &hosts, event_of(input.action)),
+            )
+            .await;
+        match result {
+            Ok(Some(booking)) => return context(state, booking).await,
+            Ok(None) => return Err(ApiError::NotFound(format!("no booking {id}"))),
+            Err(StoreError::Conflict(_)) if attempt + 1 < ATTEMPTS => continue,
+            Err(StoreError::SlotTaken) => {
+                let start = input.start.unwrap_or(booking.interval.start);
+                return Err(slot_taken(&state.store, org, &event_type, start, Some(id), now).await);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::Conflict("the booking kept changing under this request; read it again and retry".into()))
+}

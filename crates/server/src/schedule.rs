@@ -1,0 +1,171 @@
+//! One event type's hosts as the slot engine sees them right now: rules, working hours, busy
+//! blocks and other bookings' blocks, loaded from the store for a window. The slot list, the
+//! booking commit and the reschedule all go through [`Schedule`], so what a client is shown is
+//! exactly what it can book (PRODUCT.md, Guarantee 2).
+
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
+use slotd_core::booking::{StartRejection, check_start};
+use slotd_core::interval::Interval;
+use slotd_core::slots::{HostSchedule, SameTypeBooking, Slot, SlotQuery, SlotRules, compute_slots};
+use slotd_store::{EventType, Host, OrgId, Store};
+use uuid::Uuid;
+
+use crate::error::{Alternative, ApiError};
+
+/// How far around a taken start alternatives are looked for.
+const ALTERNATIVES_REACH_DAYS: i64 = 14;
+
+/// An event type with its hosts' rules and busy time over one window.
+pub struct Schedule {
+    /// The event type.
+    pub event_type: EventType,
+    /// Its live hosts, in the event type's order.
+    pub hosts: Vec<Host>,
+    zones: Vec<TimeZone>,
+    busy: Vec<Vec<Interval>>,
+    same_type: Vec<Vec<SameTypeBooking>>,
+}
+
+/// Minutes as a signed duration.
+pub fn minutes(m: u32) -> SignedDuration {
+    SignedDuration::from_mins(i64::from(m))
+}
+
+impl Schedule {
+    /// Loads what candidates starting in `window` can meet. `exclude_booking` leaves one
+    /// booking's own blocks out (a booking being moved does not collide with itself).
+    pub async fn load(
+        store: &Store,
+        org: OrgId,
+        event_type: EventType,
+        window: Interval,
+        exclude_booking: Option<Uuid>,
+    ) -> Result<Schedule, ApiError> {
+        let hosts = store.hosts_by_ids(org, &event_type.host_ids).await?;
+        let zones = hosts
+            .iter()
+            .map(|h| slotd_core::zone::time_zone(&h.time_zone))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ApiError::Internal(format!("stored host zone: {e}")))?;
+        // Busy time matters where a candidate's block can reach: the window widened by the
+        // buffers and the duration.
+        let s = &event_type.settings;
+        let reach = Interval {
+            start: window.start - minutes(s.buffer_before_minutes),
+            end: window.end + minutes(s.duration_minutes + s.buffer_after_minutes),
+        };
+        let (blocks, held) = store.busy_time(org, &event_type.host_ids, reach).await?;
+        let mut busy = vec![Vec::new(); hosts.len()];
+        let mut same_type = vec![Vec::new(); hosts.len()];
+        let index_of = |id: Uuid| hosts.iter().position(|h| h.id == id);
+        for (host_id, interval) in blocks {
+            if let Some(i) = index_of(host_id) {
+                busy[i].push(interval);
+            }
+        }
+        for block in held {
+            if Some(block.booking_id) == exclude_booking {
+                continue;
+            }
+            let Some(i) = index_of(block.host_id) else { continue };
+            if block.event_type_id == event_type.id {
+                same_type[i].push(SameTypeBooking { start: block.start, block: block.block });
+            } else {
+                busy[i].push(block.block);
+            }
+        }
+        Ok(Schedule { event_type, hosts, zones, busy, same_type })
+    }
+
+    /// The event type's rules in the engine's terms.
+    pub fn rules(&self) -> SlotRules {
+        let s = &self.event_type.settings;
+        SlotRules {
+            duration_minutes: s.duration_minutes,
+            interval_minutes: s.slot_interval_minutes,
+            buffer_before_minutes: s.buffer_before_minutes,
+            buffer_after_minutes: s.buffer_after_minutes,
+            min_notice_minutes: s.min_notice_minutes,
+            booking_window_days: s.booking_window_days,
+            seats: s.seats,
+            assignment: s.assignment,
+        }
+    }
+
+    fn host_schedules(&self) -> Vec<HostSchedule<'_>> {
+        (0..self.hosts.len())
+            .map(|i| HostSchedule {
+                time_zone: &self.zones[i],
+                availability: &self.hosts[i].availability,
+                busy: &self.busy[i],
+                same_type_bookings: &self.same_type[i],
+            })
+            .collect()
+    }
+
+    /// Free, bookable slots starting in `window` (which must lie within the loaded window).
+    pub fn slots(&self, window: Interval, now: Timestamp) -> Vec<Slot> {
+        self.slots_with(self.rules(), window, now)
+    }
+
+    fn slots_with(&self, rules: SlotRules, window: Interval, now: Timestamp) -> Vec<Slot> {
+        compute_slots(&rules, &self.host_schedules(), &SlotQuery { window, now })
+    }
+
+    /// Whether `start` is allowed by the rules at all (ignoring busy time).
+    pub fn check_start(&self, start: Timestamp, now: Timestamp, ignore_notice: bool) -> Result<(), StartRejection> {
+        check_start(&self.rules(), &self.host_schedules(), start, now, ignore_notice)
+    }
+
+    /// The free slot at exactly `start`, if there is one. `ignore_notice` lifts the minimum
+    /// notice (a host's own change).
+    pub fn slot_at(&self, start: Timestamp, now: Timestamp, ignore_notice: bool) -> Option<Slot> {
+        let mut rules = self.rules();
+        if ignore_notice {
+            rules.min_notice_minutes = 0;
+        }
+        let window = Interval { start, end: start + SignedDuration::from_secs(1) };
+        self.slots_with(rules, window, now).into_iter().find(|s| s.start == start)
+    }
+
+    /// The meeting and block of a booking starting at `start`.
+    pub fn placement_times(&self, start: Timestamp) -> (Interval, Interval) {
+        let s = &self.event_type.settings;
+        let end = start + minutes(s.duration_minutes);
+        (
+            Interval { start, end },
+            Interval { start: start - minutes(s.buffer_before_minutes), end: end + minutes(s.buffer_after_minutes) },
+        )
+    }
+}
+
+/// A `409 slot_taken` for `start` with up to 5 free alternatives nearest to it.
+pub async fn slot_taken(
+    store: &Store,
+    org: OrgId,
+    event_type: &EventType,
+    start: Timestamp,
+    exclude_booking: Option<Uuid>,
+    now: Timestamp,
+) -> ApiError {
+    let reach = SignedDuration::from_hours(24 * ALTERNATIVES_REACH_DAYS);
+    let window = Interval { start: (start - reach).max(now), end: start + reach };
+    let alternatives = match Interval::new(window.start, window.end) {
+        Some(window) => match Schedule::load(store, org, event_type.clone(), window, exclude_booking).await {
+            Ok(schedule) => {
+                let mut slots = schedule.slots(window, now);
+                slots.sort_by_key(|s| (s.start.duration_since(start).abs(), s.start));
+                slots.truncate(5);
+                slots.sort_by_key(|s| s.start);
+                slots.into_iter().map(|s| Alternative { start: s.start, end: s.end }).collect()
+            }
+            Err(e) => return e,
+        },
+        None => Vec::new(),
+    };
+    ApiError::SlotTaken {
+        detail: format!("{start} is no longer available; see alternatives for the nearest free slots"),
+        alternatives,
+    }
+}
