@@ -95,3 +95,33 @@ mod tempfile_dir {
         }
     }
 }
+
+/// Checks the tests make directly against the database.
+impl Store {
+    /// Pairs of blocking booking rows of one host whose blocks overlap (must always be 0).
+    pub async fn count_overlapping_blocking_bookings(&self) -> crate::Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM booking_hosts a JOIN booking_hosts b \
+             ON a.host_id = b.host_id AND a.booking_id < b.booking_id AND a.seat_group <> b.seat_group \
+             WHERE a.blocking AND b.blocking AND a.block_start_us < b.block_end_us AND b.block_start_us < a.block_end_us",
+        )
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// The blocks of the organization's blocking bookings.
+    pub async fn held_blocks_for_test(&self, org: crate::OrgId) -> crate::Result<Vec<slotd_core::Interval>> {
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT block_start_us, block_end_us FROM booking_hosts WHERE blocking AND organization_id = $1",
+        )
+        .bind(org.0.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(s, e)| {
+                slotd_core::Interval::new(crate::from_us(s)?, crate::from_us(e)?)
+                    .ok_or_else(|| crate::StoreError::Corrupt("block with start >= end".into()))
+            })
+            .collect()
+    }
+}
