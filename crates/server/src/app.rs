@@ -10,7 +10,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::HeaderName;
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use slotd_store::Store;
 use tokio::net::TcpListener;
@@ -54,6 +54,9 @@ pub fn router(state: AppState) -> Router {
             let page = Html(crate::docs::render(&openapi));
             get(move || std::future::ready(page.clone()))
         })
+        .route("/manage/{token}", get(crate::pages::manage_page))
+        .route("/manage/{token}/reschedule", post(crate::pages::reschedule_form))
+        .route("/manage/{token}/cancel", post(crate::pages::cancel_form))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

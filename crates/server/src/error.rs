@@ -60,6 +60,9 @@ pub enum ApiError {
     /// The booking's status does not allow this action.
     #[error("{0}")]
     InvalidTransition(String),
+    /// The resource existed but is no longer usable (a cancelled booking's manage link).
+    #[error("{0}")]
+    Gone(String),
     /// The body exceeds the 1 MB limit.
     #[error("the request body exceeds the limit of 1 MB")]
     PayloadTooLarge,
@@ -98,6 +101,7 @@ impl ApiError {
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
             ApiError::SlotTaken { .. } => (StatusCode::CONFLICT, "slot_taken", "Slot taken"),
             ApiError::InvalidTransition(_) => (StatusCode::CONFLICT, "invalid_transition", "Invalid transition"),
+            ApiError::Gone(_) => (StatusCode::GONE, "gone", "Gone"),
             ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "Payload too large"),
             ApiError::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "Invalid request"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),

@@ -16,4 +16,5 @@ pub mod error;
 pub mod extract;
 pub mod idempotency;
 pub mod keys;
+mod pages;
 pub mod schedule;

@@ -43,6 +43,32 @@ impl Schedule {
         exclude_booking: Option<Uuid>,
     ) -> Result<Schedule, ApiError> {
         let hosts = store.hosts_by_ids(org, &event_type.host_ids).await?;
+        Schedule::with_hosts(store, org, event_type, hosts, window, exclude_booking).await
+    }
+
+    /// Loads a live event type, its hosts and their busy time (two queries); `None` if there is
+    /// no such event type.
+    pub async fn load_by_id(
+        store: &Store,
+        org: OrgId,
+        event_type_id: Uuid,
+        window: Interval,
+        exclude_booking: Option<Uuid>,
+    ) -> Result<Option<Schedule>, ApiError> {
+        let Some((event_type, hosts)) = store.event_type_with_hosts(org, event_type_id).await? else {
+            return Ok(None);
+        };
+        Ok(Some(Schedule::with_hosts(store, org, event_type, hosts, window, exclude_booking).await?))
+    }
+
+    async fn with_hosts(
+        store: &Store,
+        org: OrgId,
+        event_type: EventType,
+        hosts: Vec<Host>,
+        window: Interval,
+        exclude_booking: Option<Uuid>,
+    ) -> Result<Schedule, ApiError> {
         let zones = hosts
             .iter()
             .map(|h| slotd_core::zone::time_zone(&h.time_zone))

@@ -42,6 +42,7 @@ on_both_backends!(
     operations_endpoints_answer,
     unknown_routes_and_methods_answer_problem_json,
     a_booking_is_made_listed_rescheduled_and_cancelled,
+    attendees_manage_their_booking_with_the_link_alone,
 );
 
 const WEEKDAY: &str = "2027-01-04"; // a Monday, far enough ahead for any notice
@@ -512,6 +513,11 @@ async fn operations_endpoints_answer(app: &TestApp) {
         ("/v1/bookings/{id}/reschedule", &["post"]),
         ("/v1/bookings/{id}/rotate-manage-token", &["post"]),
         ("/v1/bookings/{id}/ics", &["get"]),
+        ("/v1/manage/{token}", &["get"]),
+        ("/v1/manage/{token}/slots", &["get"]),
+        ("/v1/manage/{token}/reschedule", &["post"]),
+        ("/v1/manage/{token}/cancel", &["post"]),
+        ("/b/{file}", &["get"]),
         ("/v1/events", &["get"]),
     ];
     assert_eq!(spec["paths"].as_object().unwrap().len(), documented.len(), "no undocumented extra paths");
@@ -557,4 +563,73 @@ async fn a_booking_is_made_listed_rescheduled_and_cancelled(app: &TestApp) {
     assert_eq!(cancelled["status"], "cancelled");
     let again = app.call(Method::POST, &path, Some(json!({}))).await;
     expect_problem(again, 409, "invalid_transition", None).await;
+}
+
+async fn attendees_manage_their_booking_with_the_link_alone(app: &TestApp) {
+    let host = app.office_host("Ada", "Europe/London").await;
+    let id = create_event_type(app, event_type_body("intro", &[&host], "single")).await;
+    let day = |t: &str| format!("{WEEKDAY}T{t}Z");
+    let body = json!({ "event_type_id": id, "start": day("10:00:00"),
+        "attendee": { "name": "Grace", "email": "grace@example.com", "time_zone": "America/New_York" } });
+    let booking = app.expect(Method::POST, "/v1/bookings", Some(body), 201).await;
+    let manage = booking["links"]["manage"].as_str().unwrap();
+    let token = manage.rsplit('/').next().unwrap().to_owned();
+    assert_eq!(manage, format!("{}/manage/{token}", app.base));
+    let anonymous = |method: Method, path: String| app.client.request(method, format!("{}{path}", app.base));
+
+    let view: Value = anonymous(Method::GET, format!("/v1/manage/{token}")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(view["booking"]["id"], booking["id"]);
+    assert_eq!(view["can_reschedule"], true);
+    assert_eq!(view["can_cancel"], true);
+    // The booking's own time counts as free for moving it; local times are the attendee's.
+    let path = format!("/v1/manage/{token}/slots?start={}&end={}", day("10:00:00"), day("11:00:00"));
+    let slots: Value = anonymous(Method::GET, path).send().await.unwrap().json().await.unwrap();
+    assert_eq!(starts(slots["slots"].as_array().unwrap()), [day("10:00:00"), day("10:30:00")]);
+    assert_eq!(slots["slots"][0]["local_start"], "2027-01-04T05:00:00-05:00");
+
+    let moved = anonymous(Method::POST, format!("/v1/manage/{token}/reschedule"))
+        .json(&json!({ "start": day("10:30:00"), "reason": "traffic" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(moved.status(), 200);
+    let moved: Value = moved.json().await.unwrap();
+    assert_eq!(moved["history"][0]["by"], "attendee");
+    assert_eq!(moved["links"]["manage"], manage, "links stay valid across changes");
+
+    let html = anonymous(Method::GET, format!("/manage/{token}")).send().await.unwrap();
+    assert_eq!(html.status(), 200);
+    let html = html.text().await.unwrap();
+    assert!(html.contains("Intro call") && html.contains("name=\"start\"") && html.contains("Cancel booking"));
+    let cancelled = app
+        .client
+        .post(format!("{}/manage/{token}/cancel", app.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("reason=changed+my+mind")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cancelled.status(), 200, "the redirect lands on the page again");
+    assert!(cancelled.text().await.unwrap().contains("has been cancelled"));
+    let path = format!("/v1/bookings/{}", booking["id"].as_str().unwrap());
+    let stored = app.expect(Method::GET, &path, None, 200).await;
+    assert_eq!(stored["status"], "cancelled");
+    assert_eq!(stored["history"][1]["reason"], "changed my mind");
+    let gone = anonymous(Method::GET, format!("/v1/manage/{token}")).send().await.unwrap();
+    expect_problem(gone, 410, "gone", None).await;
+    let ics = anonymous(Method::GET, format!("/b/{token}.ics")).send().await.unwrap();
+    assert_eq!(ics.status(), 200);
+    assert!(ics.text().await.unwrap().contains("METHOD:CANCEL"));
+
+    // A tampered or rotated token opens nothing.
+    let mut tampered = token.clone().into_bytes();
+    tampered[42] = if tampered[42] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).unwrap();
+    let response = anonymous(Method::GET, format!("/b/{tampered}.ics")).send().await.unwrap();
+    expect_problem(response, 404, "not_found", None).await;
+    let path = format!("/v1/bookings/{}/rotate-manage-token", booking["id"].as_str().unwrap());
+    let rotated = app.expect(Method::POST, &path, None, 200).await;
+    assert_ne!(rotated["links"]["manage"], manage);
+    let old = anonymous(Method::GET, format!("/b/{token}.ics")).send().await.unwrap();
+    expect_problem(old, 404, "not_found", None).await;
 }

@@ -6,7 +6,8 @@ mod bookings;
 mod event_types;
 mod events;
 mod hosts;
-mod slots;
+pub mod manage;
+pub mod slots;
 
 pub use event_types::event_type_event;
 pub use hosts::host_event;
@@ -56,6 +57,11 @@ pub fn routes() -> (Router<AppState>, OpenApi) {
         .routes(routes!(bookings::reschedule_booking))
         .routes(routes!(bookings::rotate_manage_token))
         .routes(routes!(bookings::booking_ics))
+        .routes(routes!(manage::get_manage))
+        .routes(routes!(manage::manage_slots))
+        .routes(routes!(manage::manage_reschedule))
+        .routes(routes!(manage::manage_cancel))
+        .routes(routes!(manage::ics_by_token))
         .routes(routes!(events::list_events))
         .split_for_parts();
     // After the merge: utoipa runs `modifiers(...)` before the routes' paths are added.

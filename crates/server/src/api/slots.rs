@@ -40,7 +40,7 @@ pub struct SlotParams {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SlotView {
     #[schema(value_type = DateTime, format = DateTime)]
-    start: Timestamp,
+    pub start: Timestamp,
     #[schema(value_type = DateTime, format = DateTime)]
     end: Timestamp,
     /// Hosts who would take it: the one host, every free round-robin host, or all collective hosts.
@@ -59,7 +59,7 @@ pub struct SlotsResponse {
     event_type_id: Uuid,
     duration_minutes: u32,
     /// Sorted by start.
-    slots: Vec<SlotView>,
+    pub slots: Vec<SlotView>,
 }
 
 /// List available slots of an event type in a window.
@@ -94,12 +94,9 @@ pub async fn list_slots(
     ApiError::check(errors)?;
     let (event_type_id, window) = (event_type_id.expect("checked"), window.expect("checked"));
 
-    let event_type = state
-        .store
-        .event_type(org, event_type_id)
+    let schedule = Schedule::load_by_id(&state.store, org, event_type_id, window, None)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no event type with id {event_type_id}")))?;
-    let schedule = Schedule::load(&state.store, org, event_type, window, None).await?;
     Ok(Json(slots_response(&schedule, window, display_zone.as_ref())))
 }
 

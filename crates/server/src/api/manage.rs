@@ -1,0 +1,259 @@
+//! Self-service for attendees, with the manage token from their links as the only credential:
+//! `/v1/manage/{token}` (what the booking is and what may be done), its slots, reschedule and
+//! cancel, and the booking's calendar file at `/b/{token}.ics`.
+//!
+//! A token names its booking and carries a MAC over the booking id and its token generation,
+//! so it is checked without being stored; rotating the booking's token kills every older link.
+//! A token that does not verify answers 404, exactly like a booking that does not exist.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+use slotd_core::booking::{BookingAction, BookingStatus};
+use slotd_core::interval::Interval;
+use slotd_store::{Actor, Booking};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::DateTime;
+use super::slots::{SlotsResponse, slots_response};
+use crate::app::AppState;
+use crate::booking::{self, BookingView, ChangeInput, cutoff_allows, validate};
+use crate::error::{ApiError, FieldError};
+use crate::extract::{ApiJsonValue, ApiPath, ApiQuery};
+use crate::idempotency::{self, Idempotency};
+use crate::schedule::Schedule;
+
+/// Widest slot window.
+const MAX_WINDOW_DAYS: i64 = 93;
+
+/// The booking a manage token opens, if the token verifies.
+pub async fn booking_for_token(state: &AppState, token: &str) -> Result<Booking, ApiError> {
+    let not_found = || ApiError::NotFound("this link is not valid (it may have been replaced by a newer one)".into());
+    let id = slotd_core::manage_token::booking_id_of(token).ok_or_else(not_found)?;
+    let booking = state.store.booking_for_manage_link(Uuid::from_bytes(id)).await?.ok_or_else(not_found)?;
+    if !state.manage_key.verify(token, id, booking.token_generation as u64) {
+        return Err(not_found());
+    }
+    Ok(booking)
+}
+
+/// The booking a token opens for changes: gone once cancelled, rejected or over.
+async fn open_booking(state: &AppState, token: &str) -> Result<Booking, ApiError> {
+    let booking = booking_for_token(state, token).await?;
+    match booking.status {
+        BookingStatus::Cancelled | BookingStatus::Rejected => {
+            Err(ApiError::Gone(format!("this booking was {}; the link no longer works", booking.status.as_str())))
+        }
+        _ if booking.interval.end <= Timestamp::now() => {
+            Err(ApiError::Gone("this booking is over; the link no longer works".into()))
+        }
+        _ => Ok(booking),
+    }
+}
+
+/// What an attendee sees and may do.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ManageView {
+    booking: BookingView,
+    /// Whether the attendee may still reschedule (status and cut-off).
+    pub can_reschedule: bool,
+    /// Whether the attendee may still cancel (status and cut-off).
+    pub can_cancel: bool,
+    /// Whether a reschedule must give a reason.
+    pub reschedule_reason_required: bool,
+}
+
+/// The manage view of a booking.
+pub async fn manage_view(state: &AppState, booking: Booking) -> Result<ManageView, ApiError> {
+    let context = booking::context(state, booking).await?;
+    let now = Timestamp::now();
+    let allowed = |action: BookingAction| {
+        context.booking.status.apply(action).is_ok()
+            && cutoff_allows(&context.event_type, &context.booking, action, Actor::Attendee, now).is_ok()
+    };
+    Ok(ManageView {
+        can_reschedule: allowed(BookingAction::Reschedule),
+        can_cancel: allowed(BookingAction::Cancel),
+        reschedule_reason_required: context.event_type.settings.reschedule_reason_required,
+        booking: context.view(state),
+    })
+}
+
+/// The booking behind a manage link and what the attendee may do.
+#[utoipa::path(get, path = "/v1/manage/{token}", tag = "self-service", security(()),
+    params(("token" = String, Path, description = "Manage token (last segment of links.manage)")),
+    responses((status = 200, description = "The booking", body = ManageView),
+        (status = 410, description = "Cancelled, rejected or over", body = crate::error::Problem)))]
+pub async fn get_manage(
+    State(state): State<AppState>,
+    ApiPath(token): ApiPath<String>,
+) -> Result<Json<ManageView>, ApiError> {
+    let booking = open_booking(&state, &token).await?;
+    Ok(Json(manage_view(&state, booking).await?))
+}
+
+/// `GET /v1/manage/{token}/slots` parameters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ManageSlotParams {
+    /// Window start (RFC 3339 instant).
+    #[param(value_type = DateTime, format = DateTime)]
+    start: Timestamp,
+    /// Window end (exclusive; at most 93 days after start).
+    #[param(value_type = DateTime, format = DateTime)]
+    end: Timestamp,
+    /// IANA zone for `local_start` (default: the attendee's).
+    time_zone: Option<String>,
+}
+
+/// Free slots the booking could move to (its own time counts as free).
+pub async fn slots_for_booking(
+    state: &AppState,
+    booking: &Booking,
+    window: Interval,
+    zone: &jiff::tz::TimeZone,
+) -> Result<SlotsResponse, ApiError> {
+    let org = booking.organization_id;
+    let event_type = state
+        .store
+        .event_type_of_booking(org, booking.event_type_id)
+        .await?
+        .ok_or_else(|| ApiError::Internal(format!("booking {} has no event type", booking.id)))?;
+    let schedule = Schedule::load(&state.store, org, event_type, window, Some(booking.id)).await?;
+    Ok(slots_response(&schedule, window, Some(zone)))
+}
+
+/// The attendee's zone, or UTC if it cannot be read.
+pub fn attendee_zone(booking: &Booking) -> jiff::tz::TimeZone {
+    booking
+        .attendees
+        .first()
+        .and_then(|a| slotd_core::zone::time_zone(&a.time_zone).ok())
+        .unwrap_or(jiff::tz::TimeZone::UTC)
+}
+
+/// Free slots this booking can be moved to.
+#[utoipa::path(get, path = "/v1/manage/{token}/slots", tag = "self-service", security(()),
+    params(("token" = String, Path, description = "Manage token"), ManageSlotParams),
+    responses((status = 200, description = "Available slots", body = SlotsResponse),
+        (status = 410, description = "Cancelled, rejected or over", body = crate::error::Problem)))]
+pub async fn manage_slots(
+    State(state): State<AppState>,
+    ApiPath(token): ApiPath<String>,
+    ApiQuery(params): ApiQuery<ManageSlotParams>,
+) -> Result<Json<SlotsResponse>, ApiError> {
+    let mut errors = Vec::new();
+    let window = Interval::new(params.start, params.end);
+    match window {
+        None => errors.push(FieldError::new("/end", "must be after start")),
+        Some(w) if w.end.duration_since(w.start) > SignedDuration::from_hours(24 * MAX_WINDOW_DAYS) => {
+            errors.push(FieldError::new("/end", format!("the window may span at most {MAX_WINDOW_DAYS} days")))
+        }
+        Some(_) => {}
+    }
+    let zone = match params.time_zone.as_deref().map(slotd_core::zone::time_zone) {
+        Some(Err(e)) => {
+            errors.push(FieldError::new("/time_zone", e.to_string()));
+            None
+        }
+        Some(Ok(zone)) => Some(zone),
+        None => None,
+    };
+    ApiError::check(errors)?;
+    let booking = open_booking(&state, &token).await?;
+    let zone = zone.unwrap_or_else(|| attendee_zone(&booking));
+    Ok(Json(slots_for_booking(&state, &booking, window.expect("checked"), &zone).await?))
+}
+
+/// `POST /v1/manage/{token}/reschedule` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ManageReschedule {
+    /// The new start, from the manage slots.
+    #[schema(value_type = DateTime, format = DateTime)]
+    start: Timestamp,
+    /// Why (required when the event type says so).
+    reason: Option<String>,
+}
+
+/// `POST /v1/manage/{token}/cancel` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ManageCancel {
+    /// Why.
+    reason: Option<String>,
+}
+
+/// Runs an attendee's command on the booking a token opens.
+pub async fn attendee_command(
+    state: &AppState,
+    token: &str,
+    headers: &HeaderMap,
+    raw: &serde_json::Value,
+    input: ChangeInput,
+) -> Result<Response, ApiError> {
+    let route = format!("POST /v1/manage/{{token}}/{}", input.action.as_str());
+    let idempotency = Idempotency::from_headers(headers, &route, raw)?;
+    let mut errors = Vec::new();
+    validate::reason(&input.reason, &mut errors);
+    ApiError::check(errors)?;
+    let booking = open_booking(state, token).await?;
+    let org = booking.organization_id;
+    idempotency::run(&state.store, org, idempotency, StatusCode::OK, |request| async move {
+        Ok(booking::change(state, org, booking.id, input, request).await?.view_json(state))
+    })
+    .await
+}
+
+/// Move the booking to another free start.
+#[utoipa::path(post, path = "/v1/manage/{token}/reschedule", tag = "self-service", security(()),
+    request_body = ManageReschedule,
+    params(("token" = String, Path, description = "Manage token")),
+    responses((status = 200, description = "Rescheduled", body = BookingView),
+        (status = 409, description = "The slot was taken (with alternatives)", body = crate::error::Problem),
+        (status = 410, description = "Cancelled, rejected or over", body = crate::error::Problem)))]
+pub async fn manage_reschedule(
+    State(state): State<AppState>,
+    ApiPath(token): ApiPath<String>,
+    headers: HeaderMap,
+    ApiJsonValue(body, raw): ApiJsonValue<ManageReschedule>,
+) -> Result<Response, ApiError> {
+    let input = ChangeInput {
+        action: BookingAction::Reschedule,
+        by: Actor::Attendee,
+        reason: body.reason,
+        start: Some(body.start),
+    };
+    attendee_command(&state, &token, &headers, &raw, input).await
+}
+
+/// Cancel the booking.
+#[utoipa::path(post, path = "/v1/manage/{token}/cancel", tag = "self-service", security(()),
+    request_body = ManageCancel,
+    params(("token" = String, Path, description = "Manage token")),
+    responses((status = 200, description = "Cancelled", body = BookingView),
+        (status = 410, description = "Cancelled, rejected or over", body = crate::error::Problem)))]
+pub async fn manage_cancel(
+    State(state): State<AppState>,
+    ApiPath(token): ApiPath<String>,
+    headers: HeaderMap,
+    ApiJsonValue(body, raw): ApiJsonValue<ManageCancel>,
+) -> Result<Response, ApiError> {
+    let input = ChangeInput { action: BookingAction::Cancel, by: Actor::Attendee, reason: body.reason, start: None };
+    attendee_command(&state, &token, &headers, &raw, input).await
+}
+
+/// The booking as an iCalendar file (`{token}.ics`), also once cancelled (`METHOD:CANCEL`).
+#[utoipa::path(get, path = "/b/{file}", tag = "self-service", security(()),
+    params(("file" = String, Path, description = "`<manage token>.ics`")),
+    responses((status = 200, description = "iCalendar file", content_type = "text/calendar", body = String)))]
+pub async fn ics_by_token(State(state): State<AppState>, ApiPath(file): ApiPath<String>) -> Result<Response, ApiError> {
+    let token = file.strip_suffix(".ics").ok_or_else(|| ApiError::NotFound("no such calendar file".into()))?;
+    let booking = booking_for_token(&state, token).await?;
+    let context = booking::context(&state, booking).await?;
+    Ok(super::bookings::ics_response(context.ics(&state), &context.booking.human_id))
+}
