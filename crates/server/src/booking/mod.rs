@@ -58,7 +58,7 @@ pub struct ChangeInput {
 pub async fn find(state: &AppState, org: OrgId, reference: &str) -> Result<Booking, ApiError> {
     let found = match Uuid::parse_str(reference) {
         Ok(id) => state.store.booking(org, id).await?,
-        Err(_) if reference.len() == 9 && reference[..3].eq_ignore_ascii_case("BK-") => {
+        Err(_) if reference.len() == 9 && reference.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("BK-")) => {
             state.store.booking_by_human_id(org, reference).await?
         }
         Err(_) => None,
