@@ -80,6 +80,20 @@ struct ServeArgs {
     demo: bool,
 }
 
+/// Forgets idempotency keys older than 24 hours, every hour (any process may do it; the
+/// delete is idempotent).
+async fn expire_idempotency_keys(store: Store) {
+    let mut every_hour = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        every_hour.tick().await;
+        match store.expire_idempotency_keys().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(expired = n, "forgot old idempotency keys"),
+            Err(e) => tracing::warn!(error = %e, "could not expire idempotency keys"),
+        }
+    }
+}
+
 /// Shortest accepted server secret.
 const SECRET_MIN_CHARS: usize = 32;
 
@@ -250,7 +264,9 @@ async fn serve(database: &DatabaseArgs, args: ServeArgs) -> anyhow::Result<()> {
     }
     tracing::info!(%address, backend = ?store.backend(), "slotd listening");
     let state = AppState { store: store.clone(), public_url: Arc::from(public_url), manage_key };
+    let janitor = tokio::spawn(expire_idempotency_keys(store.clone()));
     app::serve(listener, app::router(state), app::shutdown_signal()).await?;
+    janitor.abort();
     store.close().await;
     Ok(())
 }
