@@ -10,7 +10,7 @@ use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 use uuid::Uuid;
 
 use crate::events::insert_event;
-use crate::hosts::{HOST_COLUMNS, host_from_row, placeholders};
+use crate::hosts::{HOST_COLUMNS, host_from_prefixed_row, host_from_row, placeholders};
 use crate::{
     EventType, Host, NewEventType, OrgId, Page, PageRequest, Result, Store, StoreError, from_us, now, parse_id, to_us,
 };
@@ -121,6 +121,37 @@ impl Store {
     /// Reads one event type with its hosts.
     pub async fn event_type(&self, org: OrgId, id: Uuid) -> Result<Option<EventType>> {
         self.event_type_row(org, id, "AND deleted_us IS NULL").await
+    }
+
+    /// Reads one live event type with its live hosts (in the event type's order) in one query:
+    /// what the slot API and the booking commit start from.
+    pub async fn event_type_with_hosts(&self, org: OrgId, id: Uuid) -> Result<Option<(EventType, Vec<Host>)>> {
+        let columns = EVENT_TYPE_COLUMNS.split(", ").map(|c| format!("e.{c}")).collect::<Vec<_>>().join(", ");
+        let host_columns = HOST_COLUMNS.split(", ").map(|c| format!("h.{c} AS h_{c}")).collect::<Vec<_>>().join(", ");
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {columns}, eh.host_id AS assigned_host_id, {host_columns} FROM event_types e \
+             LEFT JOIN event_type_hosts eh ON eh.event_type_id = e.id \
+             LEFT JOIN hosts h ON h.id = eh.host_id AND h.organization_id = e.organization_id AND h.deleted_us IS NULL \
+             WHERE e.organization_id = $1 AND e.id = $2 AND e.deleted_us IS NULL ORDER BY eh.position"
+        )))
+        .bind(org.0.to_string())
+        .bind(id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        let Some(first) = rows.first() else { return Ok(None) };
+        let mut event_type = event_type_from_row(first)?;
+        let mut hosts = Vec::new();
+        for row in &rows {
+            let assigned: Option<String> = row.try_get("assigned_host_id")?;
+            if let Some(assigned) = assigned {
+                event_type.host_ids.push(parse_id(&assigned)?);
+            }
+            let host_id: Option<String> = row.try_get("h_id")?;
+            if host_id.is_some() {
+                hosts.push(host_from_prefixed_row(row, "h_")?);
+            }
+        }
+        Ok(Some((event_type, hosts)))
     }
 
     /// Reads one event type even if it was deleted since (what an existing booking was made of).

@@ -29,16 +29,22 @@ pub enum HostDeletion {
 pub(crate) const HOST_COLUMNS: &str = "id, name, email, time_zone, availability, created_us, updated_us";
 
 pub(crate) fn host_from_row(row: &AnyRow) -> Result<Host> {
-    let availability: String = row.try_get("availability")?;
+    host_from_prefixed_row(row, "")
+}
+
+/// A host whose columns are named `{prefix}id`, `{prefix}name`, … (joined queries).
+pub(crate) fn host_from_prefixed_row(row: &AnyRow, prefix: &str) -> Result<Host> {
+    let column = |name: &str| format!("{prefix}{name}");
+    let availability: String = row.try_get(column("availability").as_str())?;
     Ok(Host {
-        id: parse_id(row.try_get("id")?)?,
-        name: row.try_get("name")?,
-        email: row.try_get("email")?,
-        time_zone: row.try_get("time_zone")?,
+        id: parse_id(row.try_get(column("id").as_str())?)?,
+        name: row.try_get(column("name").as_str())?,
+        email: row.try_get(column("email").as_str())?,
+        time_zone: row.try_get(column("time_zone").as_str())?,
         availability: serde_json::from_str(&availability)
             .map_err(|e| StoreError::Corrupt(format!("availability: {e}")))?,
-        created_at: from_us(row.try_get("created_us")?)?,
-        updated_at: from_us(row.try_get("updated_us")?)?,
+        created_at: from_us(row.try_get(column("created_us").as_str())?)?,
+        updated_at: from_us(row.try_get(column("updated_us").as_str())?)?,
     })
 }
 
