@@ -3,11 +3,13 @@
 
 use jiff::Timestamp;
 use slotd_core::availability::{Availability, WallRange, WallTime, WeeklyHours};
+use slotd_core::booking::{BookingAction, BookingStatus};
 use slotd_core::interval::Interval;
 use slotd_core::slots::Assignment;
 use slotd_store::testing::TestDatabase;
 use slotd_store::{
-    EventTypeSettings, HostDeletion, HostPatch, NewEventType, NewHost, OrgId, PageRequest, Plan, Store, StoreError,
+    Actor, Attendee, Booking, BookingChange, BookingFilter, ChangeOutputs, EventTypeSettings, HostDeletion, HostPatch,
+    IdempotentRequest, NewBooking, NewEventType, NewHost, OrgId, PageRequest, Placement, Plan, Store, StoreError,
 };
 use uuid::Uuid;
 
@@ -49,6 +51,9 @@ conformance!(
     a_host_in_use_cannot_be_deleted,
     a_failed_write_leaves_no_event,
     busy_intervals_are_those_that_overlap_the_range_half_open,
+    the_store_itself_refuses_overlapping_blocking_bookings_of_a_host,
+    a_stale_booking_change_is_refused_and_seats_fill_up_to_capacity,
+    an_idempotency_key_stores_the_answer_with_the_booking_once,
 );
 
 fn ts(s: &str) -> Timestamp {
@@ -343,4 +348,166 @@ async fn busy_intervals_are_those_that_overlap_the_range_half_open(db: &TestData
     assert!(store.delete_busy_block(org, b.id, bob_block.id).await.unwrap());
     assert!(!store.delete_busy_block(org, b.id, bob_block.id).await.unwrap());
     assert!(store.busy_intervals(org, &[b.id], range).await.unwrap().is_empty());
+}
+
+fn placement(host: Uuid, start: &str, minutes: i64, seat_group: Option<&str>, seats: u32) -> Placement {
+    let start = ts(start);
+    let end = start + jiff::SignedDuration::from_mins(minutes);
+    let interval = Interval::new(start, end).unwrap();
+    Placement { interval, block: interval, host_ids: vec![host], seat_group: seat_group.map(str::to_owned), seats }
+}
+
+fn new_booking(event_type_id: Uuid, placement: Placement) -> NewBooking {
+    NewBooking {
+        event_type_id,
+        status: BookingStatus::Confirmed,
+        blocking: true,
+        placement,
+        attendees: vec![Attendee { name: "Grace".into(), email: "grace@example.com".into(), time_zone: "UTC".into() }],
+        answers: serde_json::json!({}),
+        metadata: serde_json::json!({}),
+    }
+}
+
+fn outputs(event: &'static str) -> impl FnOnce(&Booking) -> ChangeOutputs + Send {
+    move |b| ChangeOutputs {
+        event_type: event,
+        event_data: serde_json::json!({ "id": b.id }),
+        answer: serde_json::json!({ "id": b.id }),
+    }
+}
+
+async fn booking_setup(store: &Store) -> (OrgId, Uuid, Uuid) {
+    let org = org(store).await;
+    let host = store.create_host(org, new_host("Ada"), payload("created")).await.unwrap();
+    let event_type = store.create_event_type(org, new_event_type("intro", vec![host.id]), payload("c")).await.unwrap();
+    (org, host.id, event_type.id)
+}
+
+async fn the_store_itself_refuses_overlapping_blocking_bookings_of_a_host(db: &TestDatabase) {
+    let store = &db.store;
+    let (org, host, event_type) = booking_setup(store).await;
+    let first = store
+        .create_booking(
+            org,
+            new_booking(event_type, placement(host, "2027-01-04T10:00:00Z", 30, None, 1)),
+            None,
+            outputs("booking.confirmed"),
+        )
+        .await
+        .unwrap();
+    let events_before = event_types_of(store, org).await.len();
+    // Straight to the store, past every check the API makes: the database still says no.
+    let overlapping = placement(host, "2027-01-04T10:29:59Z", 30, None, 1);
+    let refused =
+        store.create_booking(org, new_booking(event_type, overlapping), None, outputs("booking.confirmed")).await;
+    assert!(matches!(refused, Err(StoreError::SlotTaken)), "{refused:?}");
+    assert_eq!(event_types_of(store, org).await.len(), events_before, "no event for a refused booking");
+    // Touching is not overlapping; a non-blocking booking holds nothing.
+    let touching = placement(host, "2027-01-04T10:30:00Z", 30, None, 1);
+    store.create_booking(org, new_booking(event_type, touching), None, outputs("booking.confirmed")).await.unwrap();
+    let mut pending = new_booking(event_type, placement(host, "2027-01-04T10:00:00Z", 30, None, 1));
+    pending.status = BookingStatus::Pending;
+    pending.blocking = false;
+    let pending = store.create_booking(org, pending, None, outputs("booking.requested")).await.unwrap();
+    // Confirming it would make it blocking on taken time: refused, nothing changed.
+    let confirm = BookingChange {
+        expected_version: 1,
+        action: BookingAction::Confirm,
+        status: BookingStatus::Confirmed,
+        blocking: true,
+        placement: None,
+        by: Actor::Api,
+        reason: None,
+    };
+    let refused = store.change_booking(org, pending.id, confirm, None, outputs("booking.confirmed")).await;
+    assert!(matches!(refused, Err(StoreError::SlotTaken)), "{refused:?}");
+    assert_eq!(store.booking(org, pending.id).await.unwrap().unwrap().status, BookingStatus::Pending);
+    // Cancelling the first frees its time for the pending one.
+    let cancel = BookingChange {
+        expected_version: 1,
+        action: BookingAction::Cancel,
+        status: BookingStatus::Cancelled,
+        blocking: false,
+        placement: None,
+        by: Actor::Attendee,
+        reason: Some("ill".into()),
+    };
+    let cancelled =
+        store.change_booking(org, first.id, cancel, None, outputs("booking.cancelled")).await.unwrap().unwrap();
+    assert_eq!(cancelled.version, 2);
+    assert_eq!(cancelled.history[0].reason.as_deref(), Some("ill"));
+    let confirm = BookingChange {
+        expected_version: 1,
+        action: BookingAction::Confirm,
+        status: BookingStatus::Confirmed,
+        blocking: true,
+        placement: None,
+        by: Actor::Api,
+        reason: None,
+    };
+    store.change_booking(org, pending.id, confirm, None, outputs("booking.confirmed")).await.unwrap().unwrap();
+    assert_eq!(store.count_overlapping_blocking_bookings().await.unwrap(), 0);
+}
+
+async fn a_stale_booking_change_is_refused_and_seats_fill_up_to_capacity(db: &TestDatabase) {
+    let store = &db.store;
+    let (org, host, event_type) = booking_setup(store).await;
+    let seat = || placement(host, "2027-01-04T10:00:00Z", 30, Some("group-1"), 2);
+    let a =
+        store.create_booking(org, new_booking(event_type, seat()), None, outputs("booking.confirmed")).await.unwrap();
+    store.create_booking(org, new_booking(event_type, seat()), None, outputs("booking.confirmed")).await.unwrap();
+    let full = store.create_booking(org, new_booking(event_type, seat()), None, outputs("booking.confirmed")).await;
+    assert!(matches!(full, Err(StoreError::SlotTaken)), "a third seat of two: {full:?}");
+    // A one-seat booking overlapping the group is refused too.
+    let single = placement(host, "2027-01-04T10:15:00Z", 30, None, 1);
+    let refused = store.create_booking(org, new_booking(event_type, single), None, outputs("booking.confirmed")).await;
+    assert!(matches!(refused, Err(StoreError::SlotTaken)), "{refused:?}");
+    let stale = BookingChange {
+        expected_version: 7,
+        action: BookingAction::Cancel,
+        status: BookingStatus::Cancelled,
+        blocking: false,
+        placement: None,
+        by: Actor::Api,
+        reason: None,
+    };
+    let refused = store.change_booking(org, a.id, stale, None, outputs("booking.cancelled")).await;
+    assert!(matches!(refused, Err(StoreError::Conflict(_))), "{refused:?}");
+    assert_eq!(store.booking(org, a.id).await.unwrap().unwrap().version, 1);
+}
+
+async fn an_idempotency_key_stores_the_answer_with_the_booking_once(db: &TestDatabase) {
+    let store = &db.store;
+    let (org, host, event_type) = booking_setup(store).await;
+    let request = IdempotentRequest { key: "k-1".into(), request_hash: "h-1".into(), status_code: 201 };
+    let made = store
+        .create_booking(
+            org,
+            new_booking(event_type, placement(host, "2027-01-04T10:00:00Z", 30, None, 1)),
+            Some(&request),
+            outputs("booking.confirmed"),
+        )
+        .await
+        .unwrap();
+    let answer = store.stored_answer(org, "k-1").await.unwrap().unwrap();
+    assert_eq!(answer.request_hash, "h-1");
+    assert_eq!(answer.status_code, 201);
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&answer.body).unwrap()["id"], made.id.to_string());
+    // The key cannot be stored twice: a second booking under it is refused whole.
+    let again = store
+        .create_booking(
+            org,
+            new_booking(event_type, placement(host, "2027-01-04T12:00:00Z", 30, None, 1)),
+            Some(&request),
+            outputs("booking.confirmed"),
+        )
+        .await;
+    assert!(matches!(again, Err(StoreError::IdempotencyKeyTaken)), "{again:?}");
+    let all_bookings = store.list_bookings(org, &BookingFilter::default(), &all()).await.unwrap();
+    assert_eq!(all_bookings.items.len(), 1);
+    // Keys belong to their organization.
+    let other = store.create_organization("Other", Plan::Free).await.unwrap().id;
+    assert!(store.stored_answer(other, "k-1").await.unwrap().is_none());
+    assert_eq!(store.expire_idempotency_keys().await.unwrap(), 0, "fresh keys are kept");
 }
