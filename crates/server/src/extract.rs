@@ -20,15 +20,19 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge
-            } else {
-                ApiError::Malformed(format!("could not read the request body: {rejection}"))
-            }
-        })?;
-        parse_json(&bytes).map(ApiJson)
+        parse_json(&read_body(req, state).await?).map(ApiJson)
     }
+}
+
+/// The whole body (at most 1 MB: 413 beyond).
+async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<axum::body::Bytes, ApiError> {
+    axum::body::Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge
+        } else {
+            ApiError::Malformed(format!("could not read the request body: {rejection}"))
+        }
+    })
 }
 
 /// Deserialises JSON, mapping syntax errors to 400 and shape errors to 422 with a pointer.
@@ -55,13 +59,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJsonValue<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge
-            } else {
-                ApiError::Malformed(format!("could not read the request body: {rejection}"))
-            }
-        })?;
+        let bytes = read_body(req, state).await?;
         let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
         let value: serde_json::Value = serde_json::from_slice(bytes)
             .map_err(|e| ApiError::Malformed(format!("the body is not valid JSON: {e}")))?;

@@ -10,7 +10,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use slotd_core::booking::{BookingAction, BookingStatus};
 use slotd_core::interval::Interval;
@@ -19,16 +19,13 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::DateTime;
-use super::slots::{SlotsResponse, slots_response};
+use super::slots::{SlotsResponse, display_zone, query_window, slots_response};
 use crate::app::AppState;
 use crate::booking::{self, BookingView, ChangeInput, cutoff_allows, validate};
-use crate::error::{ApiError, FieldError};
+use crate::error::ApiError;
 use crate::extract::{ApiJsonValue, ApiPath, ApiQuery};
 use crate::idempotency::{self, Idempotency};
 use crate::schedule::Schedule;
-
-/// Widest slot window.
-const MAX_WINDOW_DAYS: i64 = 93;
 
 /// The booking a manage token opens, if the token verifies.
 pub async fn booking_for_token(state: &AppState, token: &str) -> Result<Booking, ApiError> {
@@ -117,13 +114,8 @@ pub async fn slots_for_booking(
     window: Interval,
     zone: &jiff::tz::TimeZone,
 ) -> Result<SlotsResponse, ApiError> {
-    let org = booking.organization_id;
-    let event_type = state
-        .store
-        .event_type_of_booking(org, booking.event_type_id)
-        .await?
-        .ok_or_else(|| ApiError::Internal(format!("booking {} has no event type", booking.id)))?;
-    let schedule = Schedule::load(&state.store, org, event_type, window, Some(booking.id)).await?;
+    let event_type = booking::event_type_of(state, booking).await?;
+    let schedule = Schedule::load(&state.store, booking.organization_id, event_type, window, Some(booking.id)).await?;
     Ok(slots_response(&schedule, window, Some(zone)))
 }
 
@@ -147,22 +139,8 @@ pub async fn manage_slots(
     ApiQuery(params): ApiQuery<ManageSlotParams>,
 ) -> Result<Json<SlotsResponse>, ApiError> {
     let mut errors = Vec::new();
-    let window = Interval::new(params.start, params.end);
-    match window {
-        None => errors.push(FieldError::new("/end", "must be after start")),
-        Some(w) if w.end.duration_since(w.start) > SignedDuration::from_hours(24 * MAX_WINDOW_DAYS) => {
-            errors.push(FieldError::new("/end", format!("the window may span at most {MAX_WINDOW_DAYS} days")))
-        }
-        Some(_) => {}
-    }
-    let zone = match params.time_zone.as_deref().map(slotd_core::zone::time_zone) {
-        Some(Err(e)) => {
-            errors.push(FieldError::new("/time_zone", e.to_string()));
-            None
-        }
-        Some(Ok(zone)) => Some(zone),
-        None => None,
-    };
+    let window = query_window(params.start, params.end, &mut errors);
+    let zone = display_zone(params.time_zone.as_deref(), &mut errors);
     ApiError::check(errors)?;
     let booking = open_booking(&state, &token).await?;
     let zone = zone.unwrap_or_else(|| attendee_zone(&booking));

@@ -62,6 +62,31 @@ pub struct SlotsResponse {
     pub slots: Vec<SlotView>,
 }
 
+/// The `[start, end)` of a slot query, at most 93 days long; errors name `/end`.
+pub fn query_window(start: Timestamp, end: Timestamp, errors: &mut Vec<FieldError>) -> Option<Interval> {
+    let window = Interval::new(start, end);
+    match window {
+        None => errors.push(FieldError::new("/end", "must be after start")),
+        Some(w) if w.end.duration_since(w.start) > SignedDuration::from_hours(24 * MAX_WINDOW_DAYS) => {
+            errors.push(FieldError::new("/end", format!("the window may span at most {MAX_WINDOW_DAYS} days")))
+        }
+        Some(_) => {}
+    }
+    window
+}
+
+/// The `time_zone` parameter as a zone; errors name `/time_zone`.
+pub fn display_zone(name: Option<&str>, errors: &mut Vec<FieldError>) -> Option<TimeZone> {
+    match name.map(slotd_core::zone::time_zone) {
+        Some(Err(e)) => {
+            errors.push(FieldError::new("/time_zone", e.to_string()));
+            None
+        }
+        Some(Ok(zone)) => Some(zone),
+        None => None,
+    }
+}
+
 /// List available slots of an event type in a window.
 #[utoipa::path(get, path = "/v1/slots", tag = "slots", params(SlotParams),
     responses((status = 200, description = "Available slots", body = SlotsResponse)))]
@@ -75,22 +100,8 @@ pub async fn list_slots(
     if event_type_id.is_err() {
         errors.push(FieldError::new("/event_type_id", format!("'{}' is not an event type id", params.event_type_id)));
     }
-    let window = Interval::new(params.start, params.end);
-    match window {
-        None => errors.push(FieldError::new("/end", "must be after start")),
-        Some(w) if w.end.duration_since(w.start) > SignedDuration::from_hours(24 * MAX_WINDOW_DAYS) => {
-            errors.push(FieldError::new("/end", format!("the window may span at most {MAX_WINDOW_DAYS} days")))
-        }
-        Some(_) => {}
-    }
-    let display_zone = match params.time_zone.as_deref().map(slotd_core::zone::time_zone) {
-        Some(Err(e)) => {
-            errors.push(FieldError::new("/time_zone", e.to_string()));
-            None
-        }
-        Some(Ok(zone)) => Some(zone),
-        None => None,
-    };
+    let window = query_window(params.start, params.end, &mut errors);
+    let display_zone = display_zone(params.time_zone.as_deref(), &mut errors);
     ApiError::check(errors)?;
     let (event_type_id, window) = (event_type_id.expect("checked"), window.expect("checked"));
 

@@ -66,14 +66,19 @@ pub async fn find(state: &AppState, org: OrgId, reference: &str) -> Result<Booki
     found.ok_or_else(|| ApiError::NotFound(format!("no booking '{reference}'")))
 }
 
+/// The event type a booking was made of (even if deleted since).
+pub async fn event_type_of(state: &AppState, booking: &Booking) -> Result<EventType, ApiError> {
+    state
+        .store
+        .event_type_of_booking(booking.organization_id, booking.event_type_id)
+        .await?
+        .ok_or_else(|| ApiError::Internal(format!("booking {} has no event type", booking.id)))
+}
+
 /// The booking with its event type and hosts.
 pub async fn context(state: &AppState, booking: Booking) -> Result<BookingContext, ApiError> {
     let org = booking.organization_id;
-    let event_type = state
-        .store
-        .event_type_of_booking(org, booking.event_type_id)
-        .await?
-        .ok_or_else(|| ApiError::Internal(format!("booking {} has no event type", booking.id)))?;
+    let event_type = event_type_of(state, &booking).await?;
     let mut hosts = state.store.hosts_of_bookings(org, &booking.host_ids).await?;
     hosts.sort_by_key(|h| booking.host_ids.iter().position(|id| *id == h.id));
     Ok(BookingContext { booking, event_type, hosts })
@@ -257,11 +262,7 @@ pub async fn change(
         let booking =
             state.store.booking(org, id).await?.ok_or_else(|| ApiError::NotFound(format!("no booking {id}")))?;
         let status = booking.status.apply(input.action).map_err(|e| ApiError::InvalidTransition(e.to_string()))?;
-        let event_type = state
-            .store
-            .event_type_of_booking(org, booking.event_type_id)
-            .await?
-            .ok_or_else(|| ApiError::Internal(format!("booking {id} has no event type")))?;
+        let event_type = event_type_of(state, &booking).await?;
         let now = Timestamp::now();
         cutoff_allows(&event_type, &booking, input.action, input.by, now)?;
         let settings = &event_type.settings;
