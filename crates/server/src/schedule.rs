@@ -166,21 +166,27 @@ impl Schedule {
     }
 }
 
-/// A `409 slot_taken` for `start` with up to 5 free alternatives nearest to it.
+/// A `409 slot_taken` for `start` with up to 5 free alternatives nearest to it. A booking being
+/// moved (`exclude_booking`: its id and current start) does not block them and is not offered
+/// its own current start.
 pub async fn slot_taken(
     store: &Store,
     org: OrgId,
     event_type: &EventType,
     start: Timestamp,
-    exclude_booking: Option<Uuid>,
+    exclude_booking: Option<(Uuid, Timestamp)>,
     now: Timestamp,
 ) -> ApiError {
+    let current_start = exclude_booking.map(|(_, start)| start);
+    let exclude_booking = exclude_booking.map(|(id, _)| id);
     let reach = SignedDuration::from_hours(24 * ALTERNATIVES_REACH_DAYS);
     let window = Interval { start: (start - reach).max(now), end: start + reach };
     let alternatives = match Interval::new(window.start, window.end) {
         Some(window) => match Schedule::load(store, org, event_type.clone(), window, exclude_booking).await {
             Ok(schedule) => {
                 let mut slots = schedule.slots(window, now);
+                // A booking being moved is offered other times, not the one it already has.
+                slots.retain(|s| Some(s.start) != current_start);
                 slots.sort_by_key(|s| (s.start.duration_since(start).abs(), s.start));
                 slots.truncate(5);
                 slots.sort_by_key(|s| s.start);

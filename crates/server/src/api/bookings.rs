@@ -212,12 +212,14 @@ async fn command(
     raw: serde_json::Value,
     input: ChangeInput,
 ) -> Result<Response, ApiError> {
-    let route = format!("POST /v1/bookings/{{id}}/{}", input.action.as_str());
-    let idempotency = Idempotency::from_headers(&headers, &route, &raw)?;
     let mut errors = Vec::new();
     validate::reason(&input.reason, &mut errors);
     ApiError::check(errors)?;
     let id = booking::find(&state, org, &reference).await?.id;
+    // The resolved id is part of the request: one key reused on another booking is another
+    // request (and the id and the human id of one booking are the same request).
+    let route = format!("POST /v1/bookings/{id}/{}", input.action.as_str());
+    let idempotency = Idempotency::from_headers(&headers, &route, &raw)?;
     idempotency::run(&state.store, org, idempotency, StatusCode::OK, |request| async {
         Ok(booking::change(&state, org, id, input, request).await?.view_json(&state))
     })

@@ -174,12 +174,12 @@ pub async fn attendee_command(
     raw: &serde_json::Value,
     input: ChangeInput,
 ) -> Result<Response, ApiError> {
-    let route = format!("POST /v1/manage/{{token}}/{}", input.action.as_str());
-    let idempotency = Idempotency::from_headers(headers, &route, raw)?;
     let mut errors = Vec::new();
     validate::reason(&input.reason, &mut errors);
     ApiError::check(errors)?;
     let booking = open_booking(state, token).await?;
+    let route = format!("POST /v1/bookings/{}/{}", booking.id, input.action.as_str());
+    let idempotency = Idempotency::from_headers(headers, &route, raw)?;
     let org = booking.organization_id;
     idempotency::run(&state.store, org, idempotency, StatusCode::OK, |request| async move {
         Ok(booking::change(state, org, booking.id, input, request).await?.view_json(state))

@@ -278,7 +278,15 @@ pub async fn change(
                 let ignore_notice = input.by == Actor::Host;
                 schedule.check_start(start, now, ignore_notice).map_err(start_rejected)?;
                 let Some(slot) = schedule.slot_at(start, now, ignore_notice).filter(|s| !s.hosts.is_empty()) else {
-                    return Err(slot_taken(&state.store, org, &event_type, start, Some(id), now).await);
+                    return Err(slot_taken(
+                        &state.store,
+                        org,
+                        &event_type,
+                        start,
+                        Some((id, booking.interval.start)),
+                        now,
+                    )
+                    .await);
                 };
                 let keep = booking.host_ids.first().copied();
                 let placement = placement(state, org, &schedule, &slot, keep, &[]).await?;
@@ -313,7 +321,9 @@ pub async fn change(
             Err(StoreError::Conflict(_)) if attempt + 1 < ATTEMPTS => continue,
             Err(StoreError::SlotTaken) => {
                 let start = input.start.unwrap_or(booking.interval.start);
-                return Err(slot_taken(&state.store, org, &event_type, start, Some(id), now).await);
+                return Err(
+                    slot_taken(&state.store, org, &event_type, start, Some((id, booking.interval.start)), now).await
+                );
             }
             Err(e) => return Err(e.into()),
         }
