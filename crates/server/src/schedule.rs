@@ -61,7 +61,8 @@ impl Schedule {
         Ok(Some(Schedule::with_hosts(store, org, event_type, hosts, window, exclude_booking).await?))
     }
 
-    async fn with_hosts(
+    /// Loads the busy time of hosts already read with their event type (one query).
+    pub async fn with_hosts(
         store: &Store,
         org: OrgId,
         event_type: EventType,

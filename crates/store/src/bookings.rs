@@ -31,6 +31,11 @@ use crate::events::insert_event;
 use crate::hosts::placeholders;
 use crate::{Backend, OrgId, Page, PageRequest, Result, Store, StoreError, from_us, now, parse_id, to_us};
 
+/// The longest block a booking can have: the longest meeting (1,440 minutes) plus the longest
+/// buffers (43,200 minutes each side), in microseconds. Bounding block starts by it lets the
+/// busy-time query read an index range instead of every later booking of a host.
+const MAX_BLOCK_US: i64 = (1_440 + 2 * 43_200) * 60 * 1_000_000;
+
 /// Crockford's base32 alphabet (no I, L, O, U): human ids survive being read out loud.
 const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
@@ -322,7 +327,8 @@ fn map_slot_taken(e: sqlx::Error) -> StoreError {
     if is_exclusion_violation(&e) { StoreError::SlotTaken } else { e.into() }
 }
 
-/// Writes the booking's host rows.
+/// Writes the booking's host rows. A blocking row is only written if no manual busy block of
+/// its host overlaps the block (checked in the same statement); otherwise the slot is taken.
 async fn insert_host_rows(
     tx: &mut Transaction<'static, Any>,
     org: OrgId,
@@ -332,23 +338,54 @@ async fn insert_host_rows(
     placement: &Placement,
     blocking: bool,
 ) -> Result<()> {
+    let guard = if blocking {
+        " WHERE NOT EXISTS (SELECT 1 FROM busy_blocks WHERE organization_id = $2 AND host_id = $3 \
+         AND start_us < $8 AND end_us > $7)"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "INSERT INTO booking_hosts (booking_id, organization_id, host_id, event_type_id, seat_group, start_us, \
+         block_start_us, block_end_us, blocking) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9{guard}"
+    );
     for host_id in &placement.host_ids {
-        sqlx::query(
-            "INSERT INTO booking_hosts (booking_id, organization_id, host_id, event_type_id, seat_group, start_us, \
-             block_start_us, block_end_us, blocking) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(booking_id.to_string())
+        let done = sqlx::query(AssertSqlSafe(sql.clone()))
+            .bind(booking_id.to_string())
+            .bind(org.0.to_string())
+            .bind(host_id.to_string())
+            .bind(event_type_id.to_string())
+            .bind(seat_group)
+            .bind(to_us(placement.interval.start))
+            .bind(to_us(placement.block.start))
+            .bind(to_us(placement.block.end))
+            .bind(blocking)
+            .execute(&mut **tx)
+            .await
+            .map_err(map_slot_taken)?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::SlotTaken);
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a placement whose block overlaps a manual busy block of one of its hosts.
+async fn check_busy_blocks(tx: &mut Transaction<'static, Any>, org: OrgId, placement: &Placement) -> Result<()> {
+    let hosts = &placement.host_ids;
+    let sql = format!(
+        "SELECT 1 FROM busy_blocks WHERE organization_id = $1 AND start_us < $2 AND end_us > $3 \
+         AND host_id IN ({}) LIMIT 1",
+        placeholders(4, hosts.len())
+    );
+    let mut query = sqlx::query(AssertSqlSafe(sql))
         .bind(org.0.to_string())
-        .bind(host_id.to_string())
-        .bind(event_type_id.to_string())
-        .bind(seat_group)
-        .bind(to_us(placement.interval.start))
-        .bind(to_us(placement.block.start))
         .bind(to_us(placement.block.end))
-        .bind(blocking)
-        .execute(&mut **tx)
-        .await
-        .map_err(map_slot_taken)?;
+        .bind(to_us(placement.block.start));
+    for host in hosts {
+        query = query.bind(host.to_string());
+    }
+    if query.fetch_optional(&mut **tx).await?.is_some() {
+        return Err(StoreError::SlotTaken);
     }
     Ok(())
 }
@@ -365,22 +402,11 @@ impl Store {
         booking_id: Uuid,
         seat_group: &str,
         placement: &Placement,
+        check_busy: bool,
     ) -> Result<()> {
         let hosts = &placement.host_ids;
-        let sql = format!(
-            "SELECT 1 FROM busy_blocks WHERE organization_id = $1 AND start_us < $2 AND end_us > $3 \
-             AND host_id IN ({}) LIMIT 1",
-            placeholders(4, hosts.len())
-        );
-        let mut query = sqlx::query(AssertSqlSafe(sql))
-            .bind(org.0.to_string())
-            .bind(to_us(placement.block.end))
-            .bind(to_us(placement.block.start));
-        for host in hosts {
-            query = query.bind(host.to_string());
-        }
-        if query.fetch_optional(&mut **tx).await?.is_some() {
-            return Err(StoreError::SlotTaken);
+        if check_busy {
+            check_busy_blocks(tx, org, placement).await?;
         }
         if self.backend == Backend::Sqlite {
             let sql = format!(
@@ -491,33 +517,18 @@ impl Store {
     ) -> Result<Booking> {
         let at = now();
         let mut tx = self.begin_write().await?;
-        // A human id collision within the organization is rare (30 bits); draw again.
-        let mut id = Uuid::now_v7();
-        for _ in 0..5 {
-            let taken = sqlx::query("SELECT 1 FROM bookings WHERE organization_id = $1 AND human_id = $2")
-                .bind(org.0.to_string())
-                .bind(human_id_for(id))
-                .fetch_optional(&mut *tx)
-                .await?;
-            if taken.is_none() {
-                break;
-            }
-            id = Uuid::now_v7();
-        }
-        let seat_group = new.placement.seat_group.clone().unwrap_or_else(|| id.to_string());
-        if new.blocking {
-            self.check_placement(&mut tx, org, id, &seat_group, &new.placement).await?;
-        }
-        let booking = Booking {
-            id,
+        // The human id comes from the booking id's random tail; a collision within the
+        // organization is rare (30 bits) and simply draws another id.
+        let mut booking = Booking {
+            id: Uuid::nil(),
             organization_id: org,
-            human_id: human_id_for(id),
+            human_id: String::new(),
             event_type_id: new.event_type_id,
             status: new.status,
             version: 1,
             interval: new.placement.interval,
             host_ids: new.placement.host_ids.clone(),
-            seat_group,
+            seat_group: String::new(),
             attendees: new.attendees,
             answers: new.answers,
             metadata: new.metadata,
@@ -526,27 +537,52 @@ impl Store {
             created_at: at,
             updated_at: at,
         };
-        sqlx::query(AssertSqlSafe(format!(
-            "INSERT INTO bookings ({BOOKING_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)"
-        )))
-        .bind(booking.id.to_string())
-        .bind(org.0.to_string())
-        .bind(&booking.human_id)
-        .bind(booking.event_type_id.to_string())
-        .bind(booking.status.as_str())
-        .bind(booking.version)
-        .bind(to_us(booking.interval.start))
-        .bind(to_us(booking.interval.end))
-        .bind(&booking.seat_group)
-        .bind(serde_json::to_string(&booking.attendees).expect("attendees serialise"))
-        .bind(booking.answers.to_string())
-        .bind(booking.metadata.to_string())
-        .bind(booking.token_generation)
-        .bind(to_us(at))
-        .execute(&mut *tx)
-        .await?;
-        insert_host_rows(&mut tx, org, id, booking.event_type_id, &booking.seat_group, &new.placement, new.blocking)
+        let mut inserted = false;
+        for _ in 0..5 {
+            booking.id = Uuid::now_v7();
+            booking.human_id = human_id_for(booking.id);
+            booking.seat_group = new.placement.seat_group.clone().unwrap_or_else(|| booking.id.to_string());
+            let done = sqlx::query(AssertSqlSafe(format!(
+                "INSERT INTO bookings ({BOOKING_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
+                 $13, $14, $14) ON CONFLICT (organization_id, human_id) DO NOTHING"
+            )))
+            .bind(booking.id.to_string())
+            .bind(org.0.to_string())
+            .bind(&booking.human_id)
+            .bind(booking.event_type_id.to_string())
+            .bind(booking.status.as_str())
+            .bind(booking.version)
+            .bind(to_us(booking.interval.start))
+            .bind(to_us(booking.interval.end))
+            .bind(&booking.seat_group)
+            .bind(serde_json::to_string(&booking.attendees).expect("attendees serialise"))
+            .bind(booking.answers.to_string())
+            .bind(booking.metadata.to_string())
+            .bind(booking.token_generation)
+            .bind(to_us(at))
+            .execute(&mut *tx)
             .await?;
+            if done.rows_affected() == 1 {
+                inserted = true;
+                break;
+            }
+        }
+        if !inserted {
+            return Err(StoreError::Conflict("could not draw a free human id; try again".into()));
+        }
+        if new.blocking {
+            self.check_placement(&mut tx, org, booking.id, &booking.seat_group, &new.placement, false).await?;
+        }
+        insert_host_rows(
+            &mut tx,
+            org,
+            booking.id,
+            booking.event_type_id,
+            &booking.seat_group,
+            &new.placement,
+            new.blocking,
+        )
+        .await?;
         let out = outputs(&booking);
         if let Some(request) = idempotency {
             Self::insert_answer(&mut tx, org, request, &out.answer).await?;
@@ -603,7 +639,7 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
                 if change.blocking {
-                    self.check_placement(&mut tx, org, id, &booking.seat_group, placement).await?;
+                    self.check_placement(&mut tx, org, id, &booking.seat_group, placement, false).await?;
                 }
                 insert_host_rows(
                     &mut tx,
@@ -620,7 +656,7 @@ impl Store {
                 if change.blocking {
                     // Becoming blocking (a confirm when pending does not block) re-checks the place.
                     let current = self.placement_of(&mut tx, &booking).await?;
-                    self.check_placement(&mut tx, org, id, &booking.seat_group, &current).await?;
+                    self.check_placement(&mut tx, org, id, &booking.seat_group, &current, true).await?;
                 }
                 sqlx::query("UPDATE booking_hosts SET blocking = $2 WHERE booking_id = $1")
                     .bind(id.to_string())
@@ -839,7 +875,8 @@ impl Store {
              WHERE organization_id = $1 AND end_us > $2 AND start_us < $3 AND host_id IN ({hosts}) \
              UNION ALL \
              SELECT host_id, booking_id, event_type_id, start_us, block_start_us, block_end_us FROM booking_hosts \
-             WHERE blocking AND organization_id = $1 AND block_end_us > $2 AND block_start_us < $3 AND host_id IN ({hosts})"
+             WHERE blocking AND organization_id = $1 AND block_end_us > $2 AND block_start_us < $3 \
+             AND block_start_us > $2 - {MAX_BLOCK_US} AND host_id IN ({hosts})"
         );
         let mut query =
             sqlx::query(AssertSqlSafe(sql)).bind(org.0.to_string()).bind(to_us(range.start)).bind(to_us(range.end));

@@ -15,8 +15,8 @@ use serde_json::Value;
 use slotd_core::booking::{BookingAction, BookingStatus};
 use slotd_core::slots::{Assignment, Slot};
 use slotd_store::{
-    Actor, Attendee, Booking, BookingChange, ChangeOutputs, EventType, IdempotentRequest, NewBooking, OrgId, Placement,
-    StoreError,
+    Actor, Attendee, Booking, BookingChange, ChangeOutputs, EventType, Host, IdempotentRequest, NewBooking, OrgId,
+    Placement, StoreError,
 };
 use uuid::Uuid;
 
@@ -84,20 +84,26 @@ pub async fn context(state: &AppState, booking: Booking) -> Result<BookingContex
     Ok(BookingContext { booking, event_type, hosts })
 }
 
+/// A booking with the event type and hosts already at hand (no further queries).
+fn context_of(booking: Booking, event_type: &EventType, hosts: &[Host]) -> BookingContext {
+    let mut ordered: Vec<Host> =
+        booking.host_ids.iter().filter_map(|id| hosts.iter().find(|h| h.id == *id).cloned()).collect();
+    ordered.dedup_by_key(|h| h.id);
+    BookingContext { booking, event_type: event_type.clone(), hosts: ordered }
+}
+
+/// The event and stored answer of a change, built from the committed booking.
 fn outputs(
     state: &AppState,
     event_type: &EventType,
-    hosts: &[slotd_store::Host],
+    hosts: &[Host],
     event: &'static str,
 ) -> impl FnOnce(&Booking) -> ChangeOutputs + Send {
     let state = state.clone();
     let event_type = event_type.clone();
     let hosts = hosts.to_vec();
     move |booking: &Booking| {
-        let mut ordered: Vec<_> =
-            booking.host_ids.iter().filter_map(|id| hosts.iter().find(|h| h.id == *id).cloned()).collect();
-        ordered.dedup_by_key(|h| h.id);
-        let context = BookingContext { booking: booking.clone(), event_type, hosts: ordered };
+        let context = context_of(booking.clone(), &event_type, &hosts);
         ChangeOutputs { event_type: event, event_data: context.event_data(&state), answer: context.view_json(&state) }
     }
 }
@@ -164,7 +170,7 @@ pub async fn create(
     input: CreateInput,
     idempotency: Option<IdempotentRequest>,
 ) -> Result<BookingContext, ApiError> {
-    let event_type = state.store.event_type(org, input.event_type_id).await?.ok_or_else(|| {
+    let (event_type, hosts) = state.store.event_type_with_hosts(org, input.event_type_id).await?.ok_or_else(|| {
         ApiError::field("/event_type_id", format!("no event type with id {} in this organization", input.event_type_id))
     })?;
     let answers = validate::answers(&event_type.settings.questions, input.answers)?;
@@ -172,7 +178,7 @@ pub async fn create(
     let window = slotd_core::Interval { start: input.start, end: input.start + SignedDuration::from_secs(1) };
     let mut skip = Vec::new();
     for _ in 0..ATTEMPTS {
-        let schedule = Schedule::load(&state.store, org, event_type.clone(), window, None).await?;
+        let schedule = Schedule::with_hosts(&state.store, org, event_type.clone(), hosts.clone(), window, None).await?;
         schedule.check_start(input.start, now, false).map_err(start_rejected)?;
         let Some(slot) = schedule.slot_at(input.start, now, false).filter(|s| !s.hosts.is_empty()) else {
             return Err(slot_taken(&state.store, org, &event_type, input.start, None, now).await);
@@ -198,7 +204,7 @@ pub async fn create(
             .create_booking(org, new, idempotency.as_ref(), outputs(state, &event_type, &schedule.hosts, event))
             .await;
         match result {
-            Ok(booking) => return context(state, booking).await,
+            Ok(booking) => return Ok(context_of(booking, &event_type, &hosts)),
             Err(StoreError::SlotTaken) if settings.assignment == Assignment::RoundRobin && settings.seats <= 1 => {
                 skip.extend(placement.host_ids);
             }
@@ -316,7 +322,7 @@ pub async fn change(
             )
             .await;
         match result {
-            Ok(Some(booking)) => return context(state, booking).await,
+            Ok(Some(booking)) => return Ok(context_of(booking, &event_type, &hosts)),
             Ok(None) => return Err(ApiError::NotFound(format!("no booking {id}"))),
             Err(StoreError::Conflict(_)) if attempt + 1 < ATTEMPTS => continue,
             Err(StoreError::SlotTaken) => {
