@@ -33,6 +33,8 @@ pub struct AppState {
     pub public_url: Arc<str>,
     /// Derives and checks the manage tokens in attendees' links.
     pub manage_key: Arc<slotd_core::manage_token::ManageTokenKey>,
+    /// Recently confirmed API keys.
+    pub key_cache: Arc<crate::key_cache::KeyCache>,
 }
 
 /// The full router (API, operations endpoints, docs) and the OpenAPI document it serves.

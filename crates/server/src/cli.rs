@@ -75,6 +75,10 @@ struct ServeArgs {
     /// default it is generated into <data-dir>/secret.key on first run.
     #[arg(long, env = "SLOTD_SECRET_KEY", hide_env_values = true)]
     secret_key: Option<String>,
+    /// Seconds a confirmed API key is remembered in memory (0: ask the database every time);
+    /// a revoked key stops working on every process within this time.
+    #[arg(long, env = "SLOTD_API_KEY_CACHE_SECONDS", default_value_t = 5)]
+    api_key_cache_seconds: u64,
     /// Seed a demo organization, host and event type, and print an API key and a curl line.
     #[arg(long, env = "SLOTD_DEMO")]
     demo: bool,
@@ -263,7 +267,9 @@ async fn serve(database: &DatabaseArgs, args: ServeArgs) -> anyhow::Result<()> {
         println!("{}", demo.instructions(&public_url));
     }
     tracing::info!(%address, backend = ?store.backend(), "slotd listening");
-    let state = AppState { store: store.clone(), public_url: Arc::from(public_url), manage_key };
+    let key_cache =
+        Arc::new(crate::key_cache::KeyCache::new(std::time::Duration::from_secs(args.api_key_cache_seconds)));
+    let state = AppState { store: store.clone(), public_url: Arc::from(public_url), manage_key, key_cache };
     let janitor = tokio::spawn(expire_idempotency_keys(store.clone()));
     app::serve(listener, app::router(state), app::shutdown_signal()).await?;
     janitor.abort();

@@ -136,7 +136,13 @@ impl FromRequestParts<AppState> for Caller {
             .map(str::trim)
             .filter(|k| k.starts_with(crate::keys::API_KEY_PREFIX))
             .ok_or(ApiError::Unauthorized)?;
-        let org = state.store.organization_for_key(&hash_api_key(key)).await?.ok_or(ApiError::Unauthorized)?;
+        let hash = hash_api_key(key);
+        let now = std::time::Instant::now();
+        if let Some(org) = state.key_cache.get(&hash, now) {
+            return Ok(Caller(org));
+        }
+        let org = state.store.organization_for_key(&hash).await?.ok_or(ApiError::Unauthorized)?;
+        state.key_cache.put(&hash, org, now);
         Ok(Caller(org))
     }
 }

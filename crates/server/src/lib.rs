@@ -15,6 +15,7 @@ mod docs;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod key_cache;
 pub mod keys;
 mod pages;
 pub mod schedule;

@@ -411,7 +411,8 @@ impl Store {
         if self.backend == Backend::Sqlite {
             let sql = format!(
                 "SELECT 1 FROM booking_hosts WHERE blocking AND organization_id = $1 AND block_start_us < $2 \
-                 AND block_end_us > $3 AND seat_group <> $4 AND booking_id <> $5 AND host_id IN ({}) LIMIT 1",
+                 AND block_end_us > $3 AND block_start_us > $3 - {MAX_BLOCK_US} AND seat_group <> $4 \
+                 AND booking_id <> $5 AND host_id IN ({}) LIMIT 1",
                 placeholders(6, hosts.len())
             );
             let mut query = sqlx::query(AssertSqlSafe(sql))
@@ -869,14 +870,24 @@ impl Store {
             return Ok((Vec::new(), Vec::new()));
         }
         let hosts = placeholders(4, host_ids.len());
+        let overlaps = match self.backend {
+            // The expression of the exclusion constraint, so its GiST index finds the overlapping
+            // blocks directly (a B-tree can bound only one end of a block).
+            Backend::Postgres => "tstzrange(to_timestamp(block_start_us::float8 / 1000000), \
+                 to_timestamp(block_end_us::float8 / 1000000), '[)') && \
+                 tstzrange(to_timestamp($2::float8 / 1000000), to_timestamp($3::float8 / 1000000), '[)')"
+                .to_owned(),
+            Backend::Sqlite => {
+                format!("block_end_us > $2 AND block_start_us < $3 AND block_start_us > $2 - {MAX_BLOCK_US}")
+            }
+        };
         let sql = format!(
             "SELECT host_id, '' AS booking_id, '' AS event_type_id, start_us, start_us AS block_start_us, \
              end_us AS block_end_us FROM busy_blocks \
              WHERE organization_id = $1 AND end_us > $2 AND start_us < $3 AND host_id IN ({hosts}) \
              UNION ALL \
              SELECT host_id, booking_id, event_type_id, start_us, block_start_us, block_end_us FROM booking_hosts \
-             WHERE blocking AND organization_id = $1 AND block_end_us > $2 AND block_start_us < $3 \
-             AND block_start_us > $2 - {MAX_BLOCK_US} AND host_id IN ({hosts})"
+             WHERE blocking AND organization_id = $1 AND host_id IN ({hosts}) AND {overlaps}"
         );
         let mut query =
             sqlx::query(AssertSqlSafe(sql)).bind(org.0.to_string()).bind(to_us(range.start)).bind(to_us(range.end));

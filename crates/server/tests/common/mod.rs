@@ -42,6 +42,8 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         store: db.store.clone(),
         public_url: Arc::from(base.as_str()),
         manage_key: Arc::new(slotd_core::manage_token::ManageTokenKey::derive(b"test secret of at least 32 chars!")),
+        // The tests revoke keys and expect the next request to see it.
+        key_cache: Arc::new(slotd::key_cache::KeyCache::new(std::time::Duration::ZERO)),
     };
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {

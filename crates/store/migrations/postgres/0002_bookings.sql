@@ -49,8 +49,7 @@ CREATE TABLE booking_hosts (
         seat_group WITH <>
     ) WHERE (blocking)
 );
--- Busy time of a host in a window: block starts are bounded below by the longest possible block.
-CREATE INDEX booking_hosts_host_block ON booking_hosts (host_id, block_start_us) WHERE blocking;
+-- Busy time of a host in a window is read through the constraint's GiST index (same expression).
 
 -- Seated slots: one row per seat group, locked while a seat is taken so capacity is counted
 -- by one transaction at a time.
