@@ -167,3 +167,48 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath
             .map_err(|e| ApiError::NotFound(format!("no such resource ({e})")))
     }
 }
+
+/// Instants the API accepts: RFC 3339, between 1970 and 9000. Everything slotd computes from
+/// an instant (buffers, windows, notice) then stays far inside the representable range, so no
+/// input can overflow a timestamp; anything outside answers 422 naming the field.
+pub mod instant {
+    use jiff::Timestamp;
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer};
+
+    /// Earliest accepted instant.
+    const EARLIEST: Timestamp = Timestamp::UNIX_EPOCH;
+    /// Latest accepted instant (exclusive), 9000-01-01T00:00:00Z.
+    const LATEST_SECONDS: i64 = 221_845_392_000;
+
+    fn check<E: Error>(t: Timestamp) -> Result<Timestamp, E> {
+        if t < EARLIEST || t.as_second() >= LATEST_SECONDS {
+            return Err(E::custom("must be between 1970-01-01T00:00:00Z and 9000-01-01T00:00:00Z"));
+        }
+        Ok(t)
+    }
+
+    /// Deserialises a bounded instant.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
+        check(Timestamp::deserialize(d)?)
+    }
+
+    /// The same for optional fields (use with `#[serde(default)]`).
+    pub mod option {
+        use super::*;
+
+        /// Deserialises an optional bounded instant.
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Timestamp>, D::Error> {
+            Option::<Timestamp>::deserialize(d)?.map(check).transpose()
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn the_latest_bound_is_the_year_9000() {
+            let latest: jiff::Timestamp = "9000-01-01T00:00:00Z".parse().unwrap();
+            assert_eq!(latest.as_second(), super::LATEST_SECONDS);
+        }
+    }
+}

@@ -43,6 +43,7 @@ on_both_backends!(
     unknown_routes_and_methods_answer_problem_json,
     a_booking_is_made_listed_rescheduled_and_cancelled,
     attendees_manage_their_booking_with_the_link_alone,
+    instants_near_the_ends_of_time_answer_422_never_5xx,
 );
 
 const WEEKDAY: &str = "2027-01-04"; // a Monday, far enough ahead for any notice
@@ -632,4 +633,23 @@ async fn attendees_manage_their_booking_with_the_link_alone(app: &TestApp) {
     assert_ne!(rotated["links"]["manage"], manage);
     let old = anonymous(Method::GET, format!("/b/{token}.ics")).send().await.unwrap();
     expect_problem(old, 404, "not_found", None).await;
+}
+
+async fn instants_near_the_ends_of_time_answer_422_never_5xx(app: &TestApp) {
+    let host = app.office_host("Ada", "Europe/London").await;
+    let id = create_event_type(app, event_type_body("intro", &[&host], "single")).await;
+    for start in ["9999-12-31T23:59:59Z", "-009999-01-01T00:00:00Z", "1969-12-31T23:59:59Z"] {
+        let body = json!({ "event_type_id": id, "start": start,
+            "attendee": { "name": "G", "email": "g@example.com", "time_zone": "UTC" } });
+        let response = app.call(Method::POST, "/v1/bookings", Some(body)).await;
+        expect_problem(response, 422, "validation_failed", Some("/start")).await;
+        let path = format!("/v1/slots?event_type_id={id}&start={start}&end=9999-12-31T23:59:59Z");
+        let response = app.call(Method::GET, &path.replace('+', "%2B"), None).await;
+        expect_problem(response, 422, "validation_failed", None).await;
+    }
+    let path = format!("/v1/hosts/{host}/busy");
+    let response = app
+        .call(Method::POST, &path, Some(json!({ "start": "9000-06-01T00:00:00Z", "end": "9000-06-02T00:00:00Z" })))
+        .await;
+    expect_problem(response, 422, "validation_failed", None).await;
 }

@@ -42,6 +42,7 @@ pub struct CreateBooking {
     event_type_id: String,
     /// A start from `/v1/slots` (RFC 3339 instant).
     #[schema(value_type = DateTime, format = DateTime)]
+    #[serde(with = "crate::extract::instant")]
     start: Timestamp,
     attendee: AttendeeInput,
     /// Answers to the event type's questions, by question key.
@@ -77,6 +78,7 @@ pub struct ReasonBody {
 pub struct RescheduleBody {
     /// The new start, from `/v1/slots`.
     #[schema(value_type = DateTime, format = DateTime)]
+    #[serde(with = "crate::extract::instant")]
     start: Timestamp,
     /// Why (required when the event type says so).
     #[schema(example = "Flight delayed")]
@@ -97,9 +99,11 @@ pub struct BookingListParams {
     host_id: Option<String>,
     /// Starts at or after this instant.
     #[param(value_type = Option<DateTime>, format = DateTime)]
+    #[serde(default, with = "crate::extract::instant::option")]
     from: Option<Timestamp>,
     /// Starts before this instant.
     #[param(value_type = Option<DateTime>, format = DateTime)]
+    #[serde(default, with = "crate::extract::instant::option")]
     to: Option<Timestamp>,
     /// Page size, 1–100 (default 20).
     #[param(minimum = 1, maximum = 100)]

@@ -44,6 +44,7 @@ pub struct EventParams {
     event_type: Option<String>,
     /// Only events created at or after this instant.
     #[param(value_type = Option<DateTime>, format = DateTime)]
+    #[serde(default, with = "crate::extract::instant::option")]
     since: Option<Timestamp>,
     /// Page size, 1–100 (default 20).
     #[param(minimum = 1, maximum = 100)]

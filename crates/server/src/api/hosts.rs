@@ -318,8 +318,10 @@ impl From<BusyBlock> for BusyBlockView {
 #[serde(deny_unknown_fields)]
 pub struct CreateBusyBlock {
     #[schema(value_type = DateTime, format = DateTime)]
+    #[serde(with = "crate::extract::instant")]
     start: Timestamp,
     #[schema(value_type = DateTime, format = DateTime)]
+    #[serde(with = "crate::extract::instant")]
     end: Timestamp,
     title: Option<String>,
 }

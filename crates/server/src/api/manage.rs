@@ -99,9 +99,11 @@ pub async fn get_manage(
 pub struct ManageSlotParams {
     /// Window start (RFC 3339 instant).
     #[param(value_type = DateTime, format = DateTime)]
+    #[serde(with = "crate::extract::instant")]
     start: Timestamp,
     /// Window end (exclusive; at most 93 days after start).
     #[param(value_type = DateTime, format = DateTime)]
+    #[serde(with = "crate::extract::instant")]
     end: Timestamp,
     /// IANA zone for `local_start` (default: the attendee's).
     time_zone: Option<String>,
@@ -153,6 +155,7 @@ pub async fn manage_slots(
 pub struct ManageReschedule {
     /// The new start, from the manage slots.
     #[schema(value_type = DateTime, format = DateTime)]
+    #[serde(with = "crate::extract::instant")]
     start: Timestamp,
     /// Why (required when the event type says so).
     reason: Option<String>,

@@ -28,9 +28,11 @@ pub struct SlotParams {
     event_type_id: String,
     /// Window start (RFC 3339 instant); slots starting at or after it are listed.
     #[param(value_type = DateTime, format = DateTime)]
+    #[serde(with = "crate::extract::instant")]
     start: Timestamp,
     /// Window end (RFC 3339 instant, exclusive); at most 93 days after `start`.
     #[param(value_type = DateTime, format = DateTime)]
+    #[serde(with = "crate::extract::instant")]
     end: Timestamp,
     /// IANA zone for the optional `local_start` of each slot.
     time_zone: Option<String>,
