@@ -22,6 +22,11 @@ use crate::availability::Availability;
 use crate::interval::{Interval, RawSpan, ceil_second, floor_second, merge_raw, timestamp_at};
 use crate::zone::{DAY_SECONDS, WallClock, day_number, local_day, weekday_index};
 
+/// Longest meeting an event type may have, in minutes (the API enforces it).
+pub const MAX_DURATION_MINUTES: u32 = 1_440;
+/// Longest buffer before or after a meeting, in minutes (the API enforces it).
+pub const MAX_BUFFER_MINUTES: u32 = 43_200;
+
 /// How an event type's hosts share its slots.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

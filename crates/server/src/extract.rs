@@ -188,6 +188,12 @@ pub mod instant {
         Ok(t)
     }
 
+    /// Parses a bounded instant from text (forms).
+    pub fn parse(text: &str) -> Option<Timestamp> {
+        let t: Timestamp = text.parse().ok()?;
+        check::<serde::de::value::Error>(t).ok()
+    }
+
     /// Deserialises a bounded instant.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
         check(Timestamp::deserialize(d)?)

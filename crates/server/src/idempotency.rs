@@ -57,6 +57,11 @@ impl Idempotency {
         Ok(Some(Idempotency { key: key.to_owned(), request_hash }))
     }
 
+    /// The same key in its own namespace (attendees' keys never meet the operator's).
+    pub fn scoped(self, scope: &str) -> Idempotency {
+        Idempotency { key: format!("{scope}:{}", self.key), ..self }
+    }
+
     /// What the store keeps with the change, answered with `status`.
     pub fn request(&self, status: StatusCode) -> IdempotentRequest {
         IdempotentRequest {

@@ -124,7 +124,7 @@ async fn render(state: &AppState, token: &str, message: Option<(&str, &str)>) ->
                 }
                 let reason_required = if view.reschedule_reason_required { " required" } else { "" };
                 body.push_str(&format!(
-                    "<form method=\"post\" action=\"/manage/{token}/reschedule\"><fieldset><legend>Pick a new time \
+                    "<form id=\"reschedule\" method=\"post\" action=\"/manage/{token}/reschedule\"><fieldset><legend>Pick a new time \
                      (times in {})</legend>{options}<p><label>Reason<input type=\"text\" name=\"reason\" maxlength=\"1000\"{reason_required}></label></p>\
                      <button type=\"submit\">Reschedule</button></fieldset></form>",
                     escape(zone.iana_name().unwrap_or("UTC")),
@@ -135,7 +135,7 @@ async fn render(state: &AppState, token: &str, message: Option<(&str, &str)>) ->
     }
     if view.can_cancel && !over {
         body.push_str(&format!(
-            "<form method=\"post\" action=\"/manage/{token}/cancel\"><fieldset><legend>Cancel this booking</legend>\
+            "<form id=\"cancel\" method=\"post\" action=\"/manage/{token}/cancel\"><fieldset><legend>Cancel this booking</legend>\
              <p><label>Reason (optional)<textarea name=\"reason\" rows=\"2\" maxlength=\"1000\"></textarea></label></p>\
              <button type=\"submit\">Cancel booking</button></fieldset></form>"
         ));
@@ -188,8 +188,8 @@ async fn form_command(state: &AppState, token: &str, body: &Bytes, action: Booki
         Ok(b) => b,
         Err(_) => return render(state, token, None).await,
     };
-    let start = match (action, fields.start.as_deref().map(str::parse::<Timestamp>)) {
-        (BookingAction::Reschedule, Some(Ok(t))) => Some(t),
+    let start = match (action, fields.start.as_deref().map(crate::extract::instant::parse)) {
+        (BookingAction::Reschedule, Some(Some(t))) => Some(t),
         (BookingAction::Reschedule, _) => {
             return render(state, token, Some(("error", "Please pick a new time."))).await;
         }

@@ -44,6 +44,7 @@ on_both_backends!(
     a_booking_is_made_listed_rescheduled_and_cancelled,
     attendees_manage_their_booking_with_the_link_alone,
     instants_near_the_ends_of_time_answer_422_never_5xx,
+    seats_are_counted_when_pending_seats_are_confirmed_and_per_host_for_round_robin,
 );
 
 const WEEKDAY: &str = "2027-01-04"; // a Monday, far enough ahead for any notice
@@ -652,4 +653,61 @@ async fn instants_near_the_ends_of_time_answer_422_never_5xx(app: &TestApp) {
         .call(Method::POST, &path, Some(json!({ "start": "9000-06-01T00:00:00Z", "end": "9000-06-02T00:00:00Z" })))
         .await;
     expect_problem(response, 422, "validation_failed", None).await;
+}
+
+async fn seats_are_counted_when_pending_seats_are_confirmed_and_per_host_for_round_robin(app: &TestApp) {
+    let ada = app.office_host("Ada", "UTC").await;
+    let bob = app.office_host("Bob", "UTC").await;
+    let day = |t: &str| format!("{WEEKDAY}T{t}Z");
+    let book = |event_type: String| {
+        let body = json!({ "event_type_id": event_type, "start": day("10:00:00"),
+            "attendee": { "name": "G", "email": "g@example.com", "time_zone": "UTC" } });
+        app.call(Method::POST, "/v1/bookings", Some(body))
+    };
+    // Two seats, requests wait for confirmation and do not hold seats meanwhile.
+    let mut body = event_type_body("group", &[&ada], "single");
+    body["seats"] = json!(2);
+    body["requires_confirmation"] = json!(true);
+    body["pending_blocks"] = json!(false);
+    let group = create_event_type(app, body).await;
+    let mut pending = Vec::new();
+    for _ in 0..3 {
+        let booking = read(book(group.clone()).await, 201, "pending seat").await;
+        assert_eq!(booking["status"], "pending");
+        pending.push(booking["id"].as_str().unwrap().to_owned());
+    }
+    for id in &pending[..2] {
+        app.expect(Method::POST, &format!("/v1/bookings/{id}/confirm"), None, 200).await;
+    }
+    let third = app.call(Method::POST, &format!("/v1/bookings/{}/confirm", pending[2]), None).await;
+    expect_problem(third, 409, "slot_taken", None).await;
+
+    // Round robin with two seats per host: a group fills before the next host opens one.
+    let mut body = event_type_body("rr-group", &[&ada, &bob], "round_robin");
+    body["seats"] = json!(2);
+    body["slug"] = json!("rr-group");
+    let rr = create_event_type(app, body).await;
+    // Ada's 10:00 is taken by the confirmed group seats above (another event type): Bob only.
+    let mut hosts = Vec::new();
+    for _ in 0..2 {
+        let booking = read(book(rr.clone()).await, 201, "round-robin seat").await;
+        hosts.push(booking["hosts"][0]["id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(hosts, [bob.clone(), bob.clone()]);
+    assert!(
+        slots(app, &rr, &day("10:00:00"), &day("10:00:01")).await.is_empty(),
+        "no listed slot that cannot be booked"
+    );
+    expect_problem(book(rr.clone()).await, 409, "slot_taken", None).await;
+    // At 11:00 both are free: the first host's group fills, then the other host opens one.
+    let mut hosts = Vec::new();
+    for _ in 0..4 {
+        let body = json!({ "event_type_id": rr, "start": day("11:00:00"),
+            "attendee": { "name": "G", "email": "g@example.com", "time_zone": "UTC" } });
+        let booking = app.expect(Method::POST, "/v1/bookings", Some(body), 201).await;
+        hosts.push(booking["hosts"][0]["id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(hosts[0], hosts[1]);
+    assert_eq!(hosts[2], hosts[3]);
+    assert_ne!(hosts[0], hosts[2]);
 }

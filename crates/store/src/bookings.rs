@@ -23,6 +23,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use slotd_core::booking::{BookingAction, BookingStatus};
 use slotd_core::interval::Interval;
+use slotd_core::slots::{MAX_BUFFER_MINUTES, MAX_DURATION_MINUTES};
 use sqlx::any::AnyRow;
 use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 use uuid::Uuid;
@@ -31,10 +32,14 @@ use crate::events::insert_event;
 use crate::hosts::placeholders;
 use crate::{Backend, OrgId, Page, PageRequest, Result, Store, StoreError, from_us, now, parse_id, to_us};
 
-/// The longest block a booking can have: the longest meeting (1,440 minutes) plus the longest
-/// buffers (43,200 minutes each side), in microseconds. Bounding block starts by it lets the
-/// busy-time query read an index range instead of every later booking of a host.
-const MAX_BLOCK_US: i64 = (1_440 + 2 * 43_200) * 60 * 1_000_000;
+/// The longest block a booking can have: the longest meeting plus the longest buffers on both
+/// sides, in microseconds (the migration's CHECK on `booking_hosts` holds rows to it). Bounding
+/// block starts by it lets SQLite's overlap queries read an index range instead of every
+/// earlier booking of a host.
+const MAX_BLOCK_US: i64 = (MAX_DURATION_MINUTES as i64 + 2 * MAX_BUFFER_MINUTES as i64) * 60 * 1_000_000;
+
+/// How long an idempotency key's answer is kept: 24 hours, in microseconds.
+const IDEMPOTENCY_TTL_US: i64 = 24 * 3600 * 1_000_000;
 
 /// Crockford's base32 alphabet (no I, L, O, U): human ids survive being read out loud.
 const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
@@ -188,6 +193,8 @@ pub struct BookingChange {
     pub blocking: bool,
     /// The new place of a reschedule.
     pub placement: Option<Placement>,
+    /// The event type's seats per slot (capacity re-checked when a seat starts blocking).
+    pub seats: u32,
     /// Who does it.
     pub by: Actor,
     /// Why.
@@ -461,6 +468,14 @@ impl Store {
         request: &IdempotentRequest,
         answer: &serde_json::Value,
     ) -> Result<()> {
+        // A key older than 24 hours is forgotten (lookups no longer see it); its row may still
+        // wait for the hourly clean-up, so it is replaced here rather than refused.
+        sqlx::query("DELETE FROM idempotency_keys WHERE organization_id = $1 AND key = $2 AND created_us < $3")
+            .bind(org.0.to_string())
+            .bind(&request.key)
+            .bind(to_us(now()) - IDEMPOTENCY_TTL_US)
+            .execute(&mut **tx)
+            .await?;
         sqlx::query(
             "INSERT INTO idempotency_keys (organization_id, key, request_hash, status_code, response, created_us) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -479,7 +494,7 @@ impl Store {
 
     /// The stored answer for an idempotency key used within the last 24 hours.
     pub async fn stored_answer(&self, org: OrgId, key: &str) -> Result<Option<StoredAnswer>> {
-        let since = to_us(now()) - 24 * 3600 * 1_000_000;
+        let since = to_us(now()) - IDEMPOTENCY_TTL_US;
         let row = sqlx::query(
             "SELECT request_hash, status_code, response FROM idempotency_keys \
              WHERE organization_id = $1 AND key = $2 AND created_us >= $3",
@@ -502,7 +517,7 @@ impl Store {
 
     /// Forgets idempotency keys older than 24 hours; answers how many.
     pub async fn expire_idempotency_keys(&self) -> Result<u64> {
-        let before = to_us(now()) - 24 * 3600 * 1_000_000;
+        let before = to_us(now()) - IDEMPOTENCY_TTL_US;
         let done =
             sqlx::query("DELETE FROM idempotency_keys WHERE created_us < $1").bind(before).execute(&self.pool).await?;
         Ok(done.rows_affected())
@@ -656,7 +671,7 @@ impl Store {
             None => {
                 if change.blocking {
                     // Becoming blocking (a confirm when pending does not block) re-checks the place.
-                    let current = self.placement_of(&mut tx, &booking).await?;
+                    let current = self.placement_of(&mut tx, &booking, change.seats).await?;
                     self.check_placement(&mut tx, org, id, &booking.seat_group, &current, true).await?;
                 }
                 sqlx::query("UPDATE booking_hosts SET blocking = $2 WHERE booking_id = $1")
@@ -702,7 +717,12 @@ impl Store {
     }
 
     /// The block a booking's host rows hold now.
-    async fn placement_of(&self, tx: &mut Transaction<'static, Any>, booking: &Booking) -> Result<Placement> {
+    async fn placement_of(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        booking: &Booking,
+        seats: u32,
+    ) -> Result<Placement> {
         let row = sqlx::query("SELECT block_start_us, block_end_us FROM booking_hosts WHERE booking_id = $1 LIMIT 1")
             .bind(booking.id.to_string())
             .fetch_one(&mut **tx)
@@ -710,18 +730,12 @@ impl Store {
         let block = Interval::new(from_us(row.try_get("block_start_us")?)?, from_us(row.try_get("block_end_us")?)?)
             .ok_or_else(|| StoreError::Corrupt("block with start >= end".into()))?;
         let seated = booking.seat_group != booking.id.to_string();
-        let seats = if seated {
-            // The capacity was checked when the seat was taken; confirming keeps the same seat.
-            u32::MAX
-        } else {
-            1
-        };
         Ok(Placement {
             interval: booking.interval,
             block,
             host_ids: booking.host_ids.clone(),
             seat_group: seated.then(|| booking.seat_group.clone()),
-            seats,
+            seats: seats.max(1),
         })
     }
 
@@ -928,6 +942,21 @@ impl Store {
         rows.iter().map(|row| parse_id(row.try_get("host_id")?)).collect()
     }
 
+    /// The hosts holding blocking bookings of this event type that start exactly at `start`
+    /// (round-robin group sessions already under way).
+    pub async fn seated_hosts_at(&self, org: OrgId, event_type_id: Uuid, start: Timestamp) -> Result<Vec<Uuid>> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT host_id FROM booking_hosts WHERE organization_id = $1 AND event_type_id = $2 \
+             AND start_us = $3 AND blocking ORDER BY host_id",
+        )
+        .bind(org.0.to_string())
+        .bind(event_type_id.to_string())
+        .bind(to_us(start))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|row| parse_id(row.try_get("host_id")?)).collect()
+    }
+
     /// How loaded each host is, for round-robin assignment.
     pub async fn host_loads(&self, org: OrgId, host_ids: &[Uuid], at: Timestamp) -> Result<Vec<HostLoad>> {
         if host_ids.is_empty() {
@@ -962,6 +991,11 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_longest_block_matches_the_migrations_check() {
+        assert_eq!(MAX_BLOCK_US, 5_270_400_000_000);
+    }
 
     #[test]
     fn human_ids_are_bk_and_six_crockford_characters() {

@@ -417,6 +417,7 @@ async fn the_store_itself_refuses_overlapping_blocking_bookings_of_a_host(db: &T
         status: BookingStatus::Confirmed,
         blocking: true,
         placement: None,
+        seats: 1,
         by: Actor::Api,
         reason: None,
     };
@@ -430,6 +431,7 @@ async fn the_store_itself_refuses_overlapping_blocking_bookings_of_a_host(db: &T
         status: BookingStatus::Cancelled,
         blocking: false,
         placement: None,
+        seats: 1,
         by: Actor::Attendee,
         reason: Some("ill".into()),
     };
@@ -443,6 +445,7 @@ async fn the_store_itself_refuses_overlapping_blocking_bookings_of_a_host(db: &T
         status: BookingStatus::Confirmed,
         blocking: true,
         placement: None,
+        seats: 1,
         by: Actor::Api,
         reason: None,
     };
@@ -469,6 +472,7 @@ async fn a_stale_booking_change_is_refused_and_seats_fill_up_to_capacity(db: &Te
         status: BookingStatus::Cancelled,
         blocking: false,
         placement: None,
+        seats: 1,
         by: Actor::Api,
         reason: None,
     };

@@ -60,7 +60,16 @@ pub struct CreateBooking {
 #[serde(deny_unknown_fields)]
 pub struct ConfirmBooking {}
 
-/// `reject` and `cancel` body.
+/// `reject` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RejectBody {
+    /// Why (shown to the attendee and sent in webhooks).
+    #[schema(example = "Not enough credits")]
+    reason: Option<String>,
+}
+
+/// `cancel` body.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReasonBody {
@@ -252,7 +261,7 @@ pub async fn confirm_booking(
 }
 
 /// Reject a pending booking with a reason. Accepts `Idempotency-Key`.
-#[utoipa::path(post, path = "/v1/bookings/{id}/reject", tag = "bookings", request_body = ReasonBody,
+#[utoipa::path(post, path = "/v1/bookings/{id}/reject", tag = "bookings", request_body = RejectBody,
     params(("id" = String, Path, description = "Booking id or human id"),
         ("Idempotency-Key" = Option<String>, Header, description = "Retry-safe key (24 h)")),
     responses((status = 200, description = "Rejected", body = BookingView),
@@ -262,7 +271,7 @@ pub async fn reject_booking(
     Caller(org): Caller,
     ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
-    ApiJsonValue(body, raw): ApiJsonValue<ReasonBody>,
+    ApiJsonValue(body, raw): ApiJsonValue<RejectBody>,
 ) -> Result<Response, ApiError> {
     let input = ChangeInput { action: BookingAction::Reject, by: Actor::Api, reason: body.reason, start: None };
     command(state, org, id, headers, raw, input).await

@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use slotd_core::slots::Assignment;
+use slotd_core::slots::{Assignment, MAX_BUFFER_MINUTES, MAX_DURATION_MINUTES};
 use slotd_store::{EventType, EventTypeSettings, NewEventType, OrgId, Question, QuestionType, StoreError};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -310,11 +310,12 @@ impl EventTypeDraft {
                 0
             }
         };
-        let duration_minutes = minutes("/duration_minutes", self.duration_minutes, 1, 1440);
+        let (max_duration, max_buffer) = (i64::from(MAX_DURATION_MINUTES), i64::from(MAX_BUFFER_MINUTES));
+        let duration_minutes = minutes("/duration_minutes", self.duration_minutes, 1, max_duration);
         let slot_interval_minutes =
             minutes("/slot_interval_minutes", self.slot_interval_minutes.unwrap_or(self.duration_minutes), 1, 1440);
-        let buffer_before_minutes = minutes("/buffer_before_minutes", self.buffer_before_minutes, 0, 43_200);
-        let buffer_after_minutes = minutes("/buffer_after_minutes", self.buffer_after_minutes, 0, 43_200);
+        let buffer_before_minutes = minutes("/buffer_before_minutes", self.buffer_before_minutes, 0, max_buffer);
+        let buffer_after_minutes = minutes("/buffer_after_minutes", self.buffer_after_minutes, 0, max_buffer);
         let min_notice_minutes = minutes("/min_notice_minutes", self.min_notice_minutes, 0, 43_200);
         let booking_window_days = minutes("/booking_window_days", self.booking_window_days, 1, 3650);
         let reschedule_cutoff_minutes =

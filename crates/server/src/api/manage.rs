@@ -182,7 +182,8 @@ pub async fn attendee_command(
     ApiError::check(errors)?;
     let booking = open_booking(state, token).await?;
     let route = format!("POST /v1/bookings/{}/{}", booking.id, input.action.as_str());
-    let idempotency = Idempotency::from_headers(headers, &route, raw)?;
+    let scope = format!("manage:{}", booking.id);
+    let idempotency = Idempotency::from_headers(headers, &route, raw)?.map(|i| i.scoped(&scope));
     let org = booking.organization_id;
     idempotency::run(&state.store, org, idempotency, StatusCode::OK, |request| async move {
         Ok(booking::change(state, org, booking.id, input, request).await?.view_json(state))

@@ -125,25 +125,37 @@ async fn placement(
     let settings = &schedule.event_type.settings;
     let (interval, block) = schedule.placement_times(slot.start);
     let free: Vec<Uuid> = slot.hosts.iter().map(|&i| schedule.hosts[i].id).collect();
-    let seat_group =
-        (settings.seats > 1).then(|| format!("{}@{}", schedule.event_type.id, slot.start.as_microsecond()));
-    if let Some(group) = &seat_group {
-        let joined = state.store.seat_group_hosts(org, group).await?;
-        if !joined.is_empty() {
-            return Ok(Placement {
-                interval,
-                block,
-                host_ids: joined,
-                seat_group: seat_group.clone(),
-                seats: settings.seats,
-            });
+    let seated = settings.seats > 1;
+    // A seated slot is one group per start (and, for round robin, per host: each host runs
+    // their own group session, as the slot engine counts seats per host).
+    let group_of = |host: Option<Uuid>| {
+        let base = format!("{}@{}", schedule.event_type.id, slot.start.as_microsecond());
+        match host {
+            Some(host) => format!("{base}@{host}"),
+            None => base,
         }
-    }
+    };
     let host_ids = match settings.assignment {
-        Assignment::Single | Assignment::Collective => free,
+        Assignment::Single | Assignment::Collective => {
+            if seated {
+                // Later seats join the hosts the first seat was given.
+                let joined = state.store.seat_group_hosts(org, &group_of(None)).await?;
+                if !joined.is_empty() {
+                    let seat_group = Some(group_of(None));
+                    return Ok(Placement { interval, block, host_ids: joined, seat_group, seats: settings.seats });
+                }
+            }
+            free
+        }
         Assignment::RoundRobin => {
             let candidates: Vec<Uuid> = free.iter().copied().filter(|id| !skip.contains(id)).collect();
-            match keep_host.filter(|h| candidates.contains(h)) {
+            let mut chosen = keep_host.filter(|h| candidates.contains(h));
+            if chosen.is_none() && seated {
+                // Fill a group session that has already started before opening another.
+                let started = state.store.seated_hosts_at(org, schedule.event_type.id, slot.start).await?;
+                chosen = candidates.iter().copied().find(|h| started.contains(h));
+            }
+            match chosen {
                 Some(host) => vec![host],
                 None => {
                     // Fewest upcoming bookings first, then the one booked longest ago (never
@@ -159,6 +171,10 @@ async fn placement(
             }
         }
     };
+    let seat_group = seated.then(|| match settings.assignment {
+        Assignment::RoundRobin => group_of(host_ids.first().copied()),
+        Assignment::Single | Assignment::Collective => group_of(None),
+    });
     Ok(Placement { interval, block, host_ids, seat_group, seats: settings.seats.max(1) })
 }
 
@@ -205,7 +221,7 @@ pub async fn create(
             .await;
         match result {
             Ok(booking) => return Ok(context_of(booking, &event_type, &hosts)),
-            Err(StoreError::SlotTaken) if settings.assignment == Assignment::RoundRobin && settings.seats <= 1 => {
+            Err(StoreError::SlotTaken) if settings.assignment == Assignment::RoundRobin => {
                 skip.extend(placement.host_ids);
             }
             Err(StoreError::SlotTaken) => break,
@@ -308,6 +324,7 @@ pub async fn change(
             status,
             blocking: status.is_blocking(settings.pending_blocks),
             placement,
+            seats: settings.seats,
             by: input.by,
             reason,
         };

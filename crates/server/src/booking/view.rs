@@ -29,9 +29,9 @@ pub struct BookingContext {
 pub struct Links {
     /// Hosted page to see, reschedule or cancel the booking.
     pub manage: String,
-    /// The same page, opened on rescheduling.
+    /// The same page, at its "pick a new time" form.
     pub reschedule: String,
-    /// The same page, opened on cancelling.
+    /// The same page, at its cancel form.
     pub cancel: String,
     /// The booking as an iCalendar file.
     pub ics: String,
@@ -125,8 +125,8 @@ pub fn links(state: &AppState, booking: &Booking) -> Links {
     let base = &state.public_url;
     Links {
         manage: format!("{base}/manage/{token}"),
-        reschedule: format!("{base}/manage/{token}?action=reschedule"),
-        cancel: format!("{base}/manage/{token}?action=cancel"),
+        reschedule: format!("{base}/manage/{token}#reschedule"),
+        cancel: format!("{base}/manage/{token}#cancel"),
         ics: format!("{base}/b/{token}.ics"),
     }
 }

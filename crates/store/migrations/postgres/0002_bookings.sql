@@ -41,8 +41,12 @@ CREATE TABLE booking_hosts (
     blocking         BOOLEAN NOT NULL,
     PRIMARY KEY (booking_id, host_id),
     CHECK (block_start_us < block_end_us),
-    -- to_timestamp(float8) is immutable and exact to the microsecond for these magnitudes
-    -- (53-bit mantissa), so touching blocks stay touching: '[)' never sees them overlap.
+    -- The longest block an event type allows (1,440-minute meeting, 43,200-minute buffers): the
+    -- store's busy-time and overlap queries rely on it to bound their index scans.
+    CHECK (block_end_us - block_start_us <= 5270400000000),
+    -- to_timestamp(float8) is immutable; for instants before about 2100 the float round trip
+    -- is within half a microsecond, so the range equals the stored integers exactly. Bookings
+    -- lie within the booking window (at most 3,650 days ahead), far inside that.
     CONSTRAINT booking_hosts_no_overlap EXCLUDE USING gist (
         host_id WITH =,
         tstzrange(to_timestamp(block_start_us::float8 / 1000000), to_timestamp(block_end_us::float8 / 1000000), '[)') WITH &&,

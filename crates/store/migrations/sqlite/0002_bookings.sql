@@ -37,7 +37,10 @@ CREATE TABLE booking_hosts (
     block_end_us     INTEGER NOT NULL,
     blocking         INTEGER NOT NULL CHECK (blocking IN (0, 1)),
     PRIMARY KEY (booking_id, host_id),
-    CHECK (block_start_us < block_end_us)
+    CHECK (block_start_us < block_end_us),
+    -- The longest block an event type allows (1,440-minute meeting, 43,200-minute buffers): the
+    -- store's busy-time and overlap queries rely on it to bound their index scans.
+    CHECK (block_end_us - block_start_us <= 5270400000000)
 );
 -- Busy time of a host in a window: block starts are bounded below by the longest possible block.
 CREATE INDEX booking_hosts_host_block ON booking_hosts (host_id, block_start_us) WHERE blocking;
