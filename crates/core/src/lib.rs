@@ -12,6 +12,8 @@
 //! - [`booking`]: the booking lifecycle and the commit-time checks of a start.
 //! - [`slots`]: the engine, [`compute_slots`], plus [`working_spans`] for callers that need
 //!   the working time itself.
+//! - [`webhook`]: Standard Webhooks signing, the delivery retry schedule, and the SSRF guard's
+//!   address and URL checks, so the server's outbox worker only does the sending.
 //!
 //! Everything is a pure function of its inputs (including `now`), which is what lets the
 //! server recompute a slot at commit time and get the same answer.
@@ -22,6 +24,7 @@ pub mod ics;
 pub mod interval;
 pub mod manage_token;
 pub mod slots;
+pub mod webhook;
 pub mod zone;
 
 pub use availability::{Availability, DateOverride, FieldError, WallRange, WallTime, WeeklyHours};

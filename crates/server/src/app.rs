@@ -35,6 +35,12 @@ pub struct AppState {
     pub manage_key: Arc<slotd_core::manage_token::ManageTokenKey>,
     /// Recently confirmed API keys.
     pub key_cache: Arc<crate::key_cache::KeyCache>,
+    /// Seals and opens stored secrets (webhook signing secrets).
+    pub sealer: Arc<crate::sealing::Sealer>,
+    /// How webhook hosts are resolved for the SSRF guard.
+    pub resolver: crate::ssrf::Resolver,
+    /// `--allow-private-webhooks`: loopback and private targets are accepted (local use, tests).
+    pub allow_private_webhooks: bool,
 }
 
 /// The full router (API, operations endpoints, docs) and the OpenAPI document it serves.

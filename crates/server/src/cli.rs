@@ -79,6 +79,10 @@ struct ServeArgs {
     /// a revoked key stops working on every process within this time.
     #[arg(long, env = "SLOTD_API_KEY_CACHE_SECONDS", default_value_t = 5)]
     api_key_cache_seconds: u64,
+    /// Accept webhook targets on loopback and private networks (local development and tests;
+    /// never on a server reachable by untrusted API keys).
+    #[arg(long, env = "SLOTD_ALLOW_PRIVATE_WEBHOOKS")]
+    allow_private_webhooks: bool,
     /// Seed a demo organization, host and event type, and print an API key and a curl line.
     #[arg(long, env = "SLOTD_DEMO")]
     demo: bool,
@@ -269,7 +273,15 @@ async fn serve(database: &DatabaseArgs, args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(%address, backend = ?store.backend(), "slotd listening");
     let key_cache =
         Arc::new(crate::key_cache::KeyCache::new(std::time::Duration::from_secs(args.api_key_cache_seconds)));
-    let state = AppState { store: store.clone(), public_url: Arc::from(public_url), manage_key, key_cache };
+    let state = AppState {
+        store: store.clone(),
+        public_url: Arc::from(public_url),
+        manage_key,
+        key_cache,
+        sealer: Arc::new(crate::sealing::Sealer::derive(&secret)),
+        resolver: crate::ssrf::Resolver::System,
+        allow_private_webhooks: args.allow_private_webhooks,
+    };
     let janitor = tokio::spawn(expire_idempotency_keys(store.clone()));
     app::serve(listener, app::router(state), app::shutdown_signal()).await?;
     janitor.abort();

@@ -60,6 +60,14 @@ pub enum ApiError {
     /// The booking's status does not allow this action.
     #[error("{0}")]
     InvalidTransition(String),
+    /// The organization's plan allows no more of a resource.
+    #[error("the organization's plan allows at most {limit} {resource}; upgrade the plan or delete one")]
+    PlanLimit {
+        /// What is limited, e.g. "webhook endpoints".
+        resource: &'static str,
+        /// The plan's limit.
+        limit: u32,
+    },
     /// The resource existed but is no longer usable (a cancelled booking's manage link).
     #[error("{0}")]
     Gone(String),
@@ -102,6 +110,7 @@ impl ApiError {
             ApiError::SlotTaken { .. } => (StatusCode::CONFLICT, "slot_taken", "Slot taken"),
             ApiError::InvalidTransition(_) => (StatusCode::CONFLICT, "invalid_transition", "Invalid transition"),
             ApiError::Gone(_) => (StatusCode::GONE, "gone", "Gone"),
+            ApiError::PlanLimit { .. } => (StatusCode::FORBIDDEN, "plan_limit", "Plan limit reached"),
             ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "Payload too large"),
             ApiError::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "Invalid request"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
@@ -130,6 +139,9 @@ pub struct Problem {
     /// Nearest free slots (`slot_taken` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alternatives: Option<Vec<Alternative>>,
+    /// The plan's limit (`plan_limit` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
 }
 
 /// A free slot offered instead of a taken one.
@@ -165,6 +177,10 @@ impl IntoResponse for ApiError {
             code: code.to_owned(),
             errors,
             alternatives,
+            limit: match &self {
+                ApiError::PlanLimit { limit, .. } => Some(*limit),
+                _ => None,
+            },
         };
         let mut response = (status, axum::Json(problem)).into_response();
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));

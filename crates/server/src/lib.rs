@@ -19,3 +19,5 @@ pub mod key_cache;
 pub mod keys;
 mod pages;
 pub mod schedule;
+pub mod sealing;
+pub mod ssrf;

@@ -1,30 +1,12 @@
 //! API tests: the real router over a real loopback socket, on SQLite and on PostgreSQL
 //! (`sqlite::…` / `postgres::…`), a fresh database each.
 
+#[macro_use]
 mod common;
 
 use common::{Backend, TestApp, expect_problem, read, spawn_app};
 use reqwest::Method;
 use serde_json::{Value, json};
-
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[tokio::test] async fn $name() {
-                let app = super::spawn_app(super::Backend::Sqlite).await;
-                super::$name(&app).await;
-                app.stop().await;
-            } )*
-        }
-        mod postgres {
-            $( #[tokio::test] async fn $name() {
-                let app = super::spawn_app(super::Backend::Postgres).await;
-                super::$name(&app).await;
-                app.stop().await;
-            } )*
-        }
-    };
-}
 
 on_both_backends!(
     requests_without_a_valid_key_answer_401_and_never_say_whether_a_key_exists,
@@ -520,6 +502,9 @@ async fn operations_endpoints_answer(app: &TestApp) {
         ("/v1/manage/{token}/reschedule", &["post"]),
         ("/v1/manage/{token}/cancel", &["post"]),
         ("/b/{file}", &["get"]),
+        ("/v1/webhooks", &["get", "post"]),
+        ("/v1/webhooks/{id}", &["get", "patch", "delete"]),
+        ("/v1/webhooks/{id}/rotate-secret", &["post"]),
         ("/v1/events", &["get"]),
     ];
     assert_eq!(spec["paths"].as_object().unwrap().len(), documented.len(), "no undocumented extra paths");

@@ -8,6 +8,7 @@
 //! `scripts/requirements-test.txt`, installed into `.venv` by `scripts/test`, found through
 //! `SLOTD_TEST_PYTHON`). Without it the test fails; it never skips.
 
+#[macro_use]
 mod common;
 
 use std::collections::BTreeSet;
@@ -15,25 +16,6 @@ use std::collections::BTreeSet;
 use common::{Backend, TestApp, expect_problem, read, spawn_app};
 use reqwest::{Method, Response};
 use serde_json::{Value, json};
-
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[tokio::test] async fn $name() {
-                let app = super::spawn_app(super::Backend::Sqlite).await;
-                super::$name(&app).await;
-                app.stop().await;
-            } )*
-        }
-        mod postgres {
-            $( #[tokio::test] async fn $name() {
-                let app = super::spawn_app(super::Backend::Postgres).await;
-                super::$name(&app).await;
-                app.stop().await;
-            } )*
-        }
-    };
-}
 
 on_both_backends!(
     a_booking_is_created_with_the_documented_shape_and_its_block_leaves_the_slots,

@@ -30,6 +30,8 @@ fn every_flag_is_documented_with_its_environment_variable() {
                 "SLOTD_LISTEN",
                 "SLOTD_PUBLIC_URL",
                 "SLOTD_SECRET_KEY",
+                "SLOTD_API_KEY_CACHE_SECONDS",
+                "SLOTD_ALLOW_PRIVATE_WEBHOOKS",
                 "SLOTD_DEMO",
                 "SLOTD_DATABASE_URL",
                 "SLOTD_DATA_DIR",

@@ -13,6 +13,9 @@ pub enum StoreError {
     /// are all taken. Nothing was written.
     #[error("the slot is no longer available")]
     SlotTaken,
+    /// The organization's plan allows no more of this resource (the number is the limit).
+    #[error("the plan allows at most {0}")]
+    PlanLimit(u32),
     /// The idempotency key was used by a request that committed first; read its answer.
     #[error("the idempotency key was already used")]
     IdempotencyKeyTaken,

@@ -26,6 +26,8 @@ mod orgs;
 mod page;
 #[doc(hidden)]
 pub mod testing;
+mod webhooks;
+pub use webhooks::{NewWebhookEndpoint, WebhookEndpoint, WebhookPatch};
 
 use std::str::FromStr;
 

@@ -125,3 +125,13 @@ impl Store {
             .collect()
     }
 }
+
+impl Store {
+    /// Every stored webhook secret column, as stored (tests check they are sealed).
+    pub async fn sealed_webhook_secrets_for_test(&self) -> Vec<String> {
+        sqlx::query_scalar("SELECT secret_sealed FROM webhook_endpoints")
+            .fetch_all(&self.pool)
+            .await
+            .expect("read webhook secrets")
+    }
+}

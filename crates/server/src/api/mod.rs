@@ -8,6 +8,7 @@ mod events;
 mod hosts;
 pub mod manage;
 pub mod slots;
+mod webhooks;
 
 pub use event_types::event_type_event;
 pub use hosts::host_event;
@@ -62,6 +63,9 @@ pub fn routes() -> (Router<AppState>, OpenApi) {
         .routes(routes!(manage::manage_reschedule))
         .routes(routes!(manage::manage_cancel))
         .routes(routes!(manage::ics_by_token))
+        .routes(routes!(webhooks::create_webhook, webhooks::list_webhooks))
+        .routes(routes!(webhooks::get_webhook, webhooks::update_webhook, webhooks::delete_webhook))
+        .routes(routes!(webhooks::rotate_webhook_secret))
         .routes(routes!(events::list_events))
         .split_for_parts();
     // After the merge: utoipa runs `modifiers(...)` before the routes' paths are added.

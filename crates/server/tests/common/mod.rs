@@ -12,6 +12,28 @@ use slotd_store::testing::TestDatabase;
 use slotd_store::{OrgId, Plan};
 use tokio::sync::oneshot;
 
+/// Declares each listed `async fn name(app: &TestApp)` as two tests, `sqlite::name` and
+/// `postgres::name`, each on its own app and fresh database.
+#[allow(unused_macros)] // not every test file runs on both backends
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[tokio::test] async fn $name() {
+                let app = super::spawn_app(super::Backend::Sqlite).await;
+                super::$name(&app).await;
+                app.stop().await;
+            } )*
+        }
+        mod postgres {
+            $( #[tokio::test] async fn $name() {
+                let app = super::spawn_app(super::Backend::Postgres).await;
+                super::$name(&app).await;
+                app.stop().await;
+            } )*
+        }
+    };
+}
+
 /// A running app: its address, a key for one organization, and its database.
 pub struct TestApp {
     pub base: String,
@@ -30,6 +52,22 @@ pub enum Backend {
     Postgres,
 }
 
+/// The names the tests' resolver knows: no test ever looks up a real name or connects to a
+/// non-loopback address (these addresses are only classified, never contacted).
+pub fn test_hosts() -> std::collections::HashMap<String, Vec<std::net::IpAddr>> {
+    let mut hosts = std::collections::HashMap::new();
+    for (name, ip) in [
+        ("hooks.example.com", "93.184.216.34"),
+        ("crm.example.com", "93.184.216.35"),
+        ("loopback.example.com", "127.0.0.1"),
+        ("internal.example.com", "10.1.2.3"),
+        ("metadata.example.com", "169.254.169.254"),
+    ] {
+        hosts.insert(name.to_owned(), vec![ip.parse().unwrap()]);
+    }
+    hosts
+}
+
 /// Starts the app on port 0 over a fresh database, with one organization and its key.
 pub async fn spawn_app(backend: Backend) -> TestApp {
     let db = match backend {
@@ -44,6 +82,9 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         manage_key: Arc::new(slotd_core::manage_token::ManageTokenKey::derive(b"test secret of at least 32 chars!")),
         // The tests revoke keys and expect the next request to see it.
         key_cache: Arc::new(slotd::key_cache::KeyCache::new(std::time::Duration::ZERO)),
+        sealer: Arc::new(slotd::sealing::Sealer::derive(b"test secret of at least 32 chars!")),
+        resolver: slotd::ssrf::Resolver::Static(Arc::new(test_hosts())),
+        allow_private_webhooks: false,
     };
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {

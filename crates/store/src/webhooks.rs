@@ -1,0 +1,255 @@
+//! Webhook endpoints: where an organization's events are delivered, which events, and the
+//! signing secret (stored sealed by the server: the store never sees it in clear).
+//!
+//! The plan limit is checked and the endpoint inserted in one transaction that first locks the
+//! organization's row, so concurrent creations cannot together pass the limit.
+
+use jiff::Timestamp;
+use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row};
+use uuid::Uuid;
+
+use crate::{OrgId, Page, PageRequest, Result, Store, StoreError, from_us, now, parse_id, to_us};
+
+/// A webhook endpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebhookEndpoint {
+    /// Its id.
+    pub id: Uuid,
+    /// Where events are POSTed.
+    pub url: String,
+    /// Free text for people.
+    pub description: String,
+    /// Subscribed event types; empty means every event.
+    pub events: Vec<String>,
+    /// Whether deliveries are made.
+    pub enabled: bool,
+    /// The signing secret, sealed by the server.
+    pub secret_sealed: String,
+    /// The previous secret during a rotation's grace period, sealed.
+    pub previous_secret_sealed: Option<String>,
+    /// When the previous secret stops signing.
+    pub previous_secret_until: Option<Timestamp>,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// When it last changed.
+    pub updated_at: Timestamp,
+}
+
+/// What a new endpoint is made of (validated by the caller).
+#[derive(Clone, Debug)]
+pub struct NewWebhookEndpoint {
+    /// Where events are POSTed.
+    pub url: String,
+    /// Free text.
+    pub description: String,
+    /// Subscribed event types (empty: all).
+    pub events: Vec<String>,
+    /// Whether deliveries are made.
+    pub enabled: bool,
+    /// The signing secret, sealed.
+    pub secret_sealed: String,
+}
+
+/// A partial update of an endpoint; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default)]
+pub struct WebhookPatch {
+    /// New URL (validated).
+    pub url: Option<String>,
+    /// New description.
+    pub description: Option<String>,
+    /// New event filter.
+    pub events: Option<Vec<String>>,
+    /// Enable or disable.
+    pub enabled: Option<bool>,
+}
+
+const COLUMNS: &str = "id, url, description, events, CAST(CASE WHEN enabled THEN 1 ELSE 0 END AS BIGINT) AS enabled_flag, \
+     secret_sealed, previous_secret_sealed, previous_secret_until_us, created_us, updated_us";
+
+fn endpoint_from_row(row: &AnyRow) -> Result<WebhookEndpoint> {
+    let events: String = row.try_get("events")?;
+    let enabled: i64 = row.try_get("enabled_flag")?;
+    let until: Option<i64> = row.try_get("previous_secret_until_us")?;
+    Ok(WebhookEndpoint {
+        id: parse_id(row.try_get("id")?)?,
+        url: row.try_get("url")?,
+        description: row.try_get("description")?,
+        events: serde_json::from_str(&events).map_err(|e| StoreError::Corrupt(format!("events: {e}")))?,
+        enabled: enabled != 0,
+        secret_sealed: row.try_get("secret_sealed")?,
+        previous_secret_sealed: row.try_get("previous_secret_sealed")?,
+        previous_secret_until: until.map(from_us).transpose()?,
+        created_at: from_us(row.try_get("created_us")?)?,
+        updated_at: from_us(row.try_get("updated_us")?)?,
+    })
+}
+
+fn url_conflict(url: &str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
+    move |e| {
+        if StoreError::is_unique_violation(&e) {
+            StoreError::Conflict(format!("a webhook endpoint for {url} already exists in this organization"))
+        } else {
+            e.into()
+        }
+    }
+}
+
+impl Store {
+    /// Creates an endpoint unless the organization already has `limit` of them
+    /// ([`StoreError::PlanLimit`]) or one with the same URL ([`StoreError::Conflict`]).
+    pub async fn create_webhook_endpoint(
+        &self,
+        org: OrgId,
+        new: NewWebhookEndpoint,
+        limit: Option<u32>,
+    ) -> Result<WebhookEndpoint> {
+        let at = now();
+        let mut tx = self.begin_write().await?;
+        // The organization's row lock serialises creations of one organization.
+        sqlx::query("UPDATE organizations SET id = id WHERE id = $1").bind(org.0.to_string()).execute(&mut *tx).await?;
+        if let Some(limit) = limit {
+            let count: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM webhook_endpoints WHERE organization_id = $1 AND deleted_us IS NULL",
+            )
+            .bind(org.0.to_string())
+            .fetch_one(&mut *tx)
+            .await?;
+            if count >= i64::from(limit) {
+                return Err(StoreError::PlanLimit(limit));
+            }
+        }
+        let endpoint = WebhookEndpoint {
+            id: Uuid::now_v7(),
+            url: new.url,
+            description: new.description,
+            events: new.events,
+            enabled: new.enabled,
+            secret_sealed: new.secret_sealed,
+            previous_secret_sealed: None,
+            previous_secret_until: None,
+            created_at: at,
+            updated_at: at,
+        };
+        sqlx::query(
+            "INSERT INTO webhook_endpoints (id, organization_id, url, description, events, enabled, secret_sealed, \
+             created_us, updated_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+        )
+        .bind(endpoint.id.to_string())
+        .bind(org.0.to_string())
+        .bind(&endpoint.url)
+        .bind(&endpoint.description)
+        .bind(serde_json::to_string(&endpoint.events).expect("strings serialise"))
+        .bind(endpoint.enabled)
+        .bind(&endpoint.secret_sealed)
+        .bind(to_us(at))
+        .execute(&mut *tx)
+        .await
+        .map_err(url_conflict(&endpoint.url))?;
+        tx.commit().await?;
+        Ok(endpoint)
+    }
+
+    /// One live endpoint of the organization.
+    pub async fn webhook_endpoint(&self, org: OrgId, id: Uuid) -> Result<Option<WebhookEndpoint>> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM webhook_endpoints WHERE organization_id = $1 AND id = $2 AND deleted_us IS NULL"
+        )))
+        .bind(org.0.to_string())
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(endpoint_from_row).transpose()
+    }
+
+    /// The organization's live endpoints, oldest first.
+    pub async fn list_webhook_endpoints(&self, org: OrgId, page: &PageRequest) -> Result<Page<WebhookEndpoint>> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM webhook_endpoints WHERE organization_id = $1 AND deleted_us IS NULL AND id > $2 \
+             ORDER BY id LIMIT $3"
+        )))
+        .bind(org.0.to_string())
+        .bind(page.after_bound())
+        .bind(page.fetch_limit())
+        .fetch_all(&self.pool)
+        .await?;
+        let endpoints = rows.iter().map(endpoint_from_row).collect::<Result<Vec<_>>>()?;
+        Ok(page.finish(endpoints, |e| e.id.to_string()))
+    }
+
+    /// Applies a patch; `None` when there is no such endpoint.
+    pub async fn update_webhook_endpoint(
+        &self,
+        org: OrgId,
+        id: Uuid,
+        patch: WebhookPatch,
+    ) -> Result<Option<WebhookEndpoint>> {
+        let Some(mut endpoint) = self.webhook_endpoint(org, id).await? else { return Ok(None) };
+        if let Some(url) = patch.url {
+            endpoint.url = url;
+        }
+        if let Some(description) = patch.description {
+            endpoint.description = description;
+        }
+        if let Some(events) = patch.events {
+            endpoint.events = events;
+        }
+        if let Some(enabled) = patch.enabled {
+            endpoint.enabled = enabled;
+        }
+        endpoint.updated_at = now();
+        let done = sqlx::query(
+            "UPDATE webhook_endpoints SET url = $3, description = $4, events = $5, enabled = $6, updated_us = $7 \
+             WHERE organization_id = $1 AND id = $2 AND deleted_us IS NULL",
+        )
+        .bind(org.0.to_string())
+        .bind(id.to_string())
+        .bind(&endpoint.url)
+        .bind(&endpoint.description)
+        .bind(serde_json::to_string(&endpoint.events).expect("strings serialise"))
+        .bind(endpoint.enabled)
+        .bind(to_us(endpoint.updated_at))
+        .execute(&self.pool)
+        .await
+        .map_err(url_conflict(&endpoint.url))?;
+        Ok((done.rows_affected() == 1).then_some(endpoint))
+    }
+
+    /// Replaces the signing secret; the current one keeps signing until `previous_until`.
+    pub async fn rotate_webhook_secret(
+        &self,
+        org: OrgId,
+        id: Uuid,
+        new_sealed: &str,
+        previous_until: Timestamp,
+    ) -> Result<Option<WebhookEndpoint>> {
+        let done = sqlx::query(
+            "UPDATE webhook_endpoints SET previous_secret_sealed = secret_sealed, previous_secret_until_us = $4, \
+             secret_sealed = $3, updated_us = $5 WHERE organization_id = $1 AND id = $2 AND deleted_us IS NULL",
+        )
+        .bind(org.0.to_string())
+        .bind(id.to_string())
+        .bind(new_sealed)
+        .bind(to_us(previous_until))
+        .bind(to_us(now()))
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Ok(None);
+        }
+        self.webhook_endpoint(org, id).await
+    }
+
+    /// Deletes an endpoint (its URL becomes free again); false when there is none.
+    pub async fn delete_webhook_endpoint(&self, org: OrgId, id: Uuid) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE webhook_endpoints SET deleted_us = $3 WHERE organization_id = $1 AND id = $2 AND deleted_us IS NULL",
+        )
+        .bind(org.0.to_string())
+        .bind(id.to_string())
+        .bind(to_us(now()))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}
