@@ -267,33 +267,4 @@ impl Store {
             .await?;
         Ok(done.rows_affected() == 1)
     }
-
-    /// Busy intervals of these hosts that overlap `range`, as `(host id, interval)` pairs.
-    pub async fn busy_intervals(
-        &self,
-        org: OrgId,
-        host_ids: &[Uuid],
-        range: Interval,
-    ) -> Result<Vec<(Uuid, Interval)>> {
-        if host_ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let sql = format!(
-            "SELECT host_id, start_us, end_us FROM busy_blocks \
-             WHERE organization_id = $1 AND end_us > $2 AND start_us < $3 AND host_id IN ({})",
-            placeholders(4, host_ids.len())
-        );
-        let mut query =
-            sqlx::query(AssertSqlSafe(sql)).bind(org.0.to_string()).bind(to_us(range.start)).bind(to_us(range.end));
-        for id in host_ids {
-            query = query.bind(id.to_string());
-        }
-        let rows = query.fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|row| {
-                let host: String = row.try_get("host_id")?;
-                Ok((parse_id(&host)?, interval_from_row(row)?))
-            })
-            .collect()
-    }
 }

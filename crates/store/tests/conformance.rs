@@ -217,7 +217,7 @@ async fn another_organization_sees_none_of_it(db: &TestDatabase) {
     assert_eq!(store.add_busy_block(theirs, host.id, busy, None).await.unwrap(), None);
     assert_eq!(store.list_busy_blocks(theirs, host.id, &all()).await.unwrap(), None);
     assert!(!store.delete_busy_block(theirs, host.id, block.id).await.unwrap());
-    assert!(store.busy_intervals(theirs, &[host.id], busy).await.unwrap().is_empty());
+    assert!(store.busy_time(theirs, &[host.id], busy).await.unwrap().0.is_empty());
     assert_eq!(store.event_type(theirs, event_type.id).await.unwrap(), None);
     assert!(store.list_event_types(theirs, &all()).await.unwrap().items.is_empty());
     assert_eq!(store.delete_event_type(theirs, event_type.id, payload("d")).await.unwrap(), None);
@@ -336,10 +336,10 @@ async fn busy_intervals_are_those_that_overlap_the_range_half_open(db: &TestData
     let bob_block = store.add_busy_block(org, b.id, inside, None).await.unwrap().unwrap();
     let range = iv("2026-12-01T09:00:00Z", "2026-12-01T12:00:00Z");
 
-    let mut found = store.busy_intervals(org, &[a.id], range).await.unwrap();
+    let mut found = store.busy_time(org, &[a.id], range).await.unwrap().0;
     found.sort_by_key(|(_, i)| *i);
     assert_eq!(found, vec![(a.id, inside), (a.id, across)]);
-    let both = store.busy_intervals(org, &[a.id, b.id], range).await.unwrap();
+    let both = store.busy_time(org, &[a.id, b.id], range).await.unwrap().0;
     assert_eq!(both.len(), 3);
 
     let listed = store.list_busy_blocks(org, a.id, &all()).await.unwrap().unwrap();
@@ -347,7 +347,7 @@ async fn busy_intervals_are_those_that_overlap_the_range_half_open(db: &TestData
     assert_eq!(listed.items[0].title.as_deref(), Some("x"));
     assert!(store.delete_busy_block(org, b.id, bob_block.id).await.unwrap());
     assert!(!store.delete_busy_block(org, b.id, bob_block.id).await.unwrap());
-    assert!(store.busy_intervals(org, &[b.id], range).await.unwrap().is_empty());
+    assert!(store.busy_time(org, &[b.id], range).await.unwrap().0.is_empty());
 }
 
 fn placement(host: Uuid, start: &str, minutes: i64, seat_group: Option<&str>, seats: u32) -> Placement {
@@ -355,6 +355,27 @@ fn placement(host: Uuid, start: &str, minutes: i64, seat_group: Option<&str>, se
     let end = start + jiff::SignedDuration::from_mins(minutes);
     let interval = Interval::new(start, end).unwrap();
     Placement { interval, block: interval, host_ids: vec![host], seat_group: seat_group.map(str::to_owned), seats }
+}
+
+/// A change of status only (no move) decided on `version`.
+fn status_change(
+    version: i64,
+    action: BookingAction,
+    status: BookingStatus,
+    blocking: bool,
+    by: Actor,
+    reason: Option<&str>,
+) -> BookingChange {
+    BookingChange {
+        expected_version: version,
+        action,
+        status,
+        blocking,
+        placement: None,
+        seats: 1,
+        by,
+        reason: reason.map(str::to_owned),
+    }
 }
 
 fn new_booking(event_type_id: Uuid, placement: Placement) -> NewBooking {
@@ -411,44 +432,17 @@ async fn the_store_itself_refuses_overlapping_blocking_bookings_of_a_host(db: &T
     pending.blocking = false;
     let pending = store.create_booking(org, pending, None, outputs("booking.requested")).await.unwrap();
     // Confirming it would make it blocking on taken time: refused, nothing changed.
-    let confirm = BookingChange {
-        expected_version: 1,
-        action: BookingAction::Confirm,
-        status: BookingStatus::Confirmed,
-        blocking: true,
-        placement: None,
-        seats: 1,
-        by: Actor::Api,
-        reason: None,
-    };
+    let confirm = status_change(1, BookingAction::Confirm, BookingStatus::Confirmed, true, Actor::Api, None);
     let refused = store.change_booking(org, pending.id, confirm, None, outputs("booking.confirmed")).await;
     assert!(matches!(refused, Err(StoreError::SlotTaken)), "{refused:?}");
     assert_eq!(store.booking(org, pending.id).await.unwrap().unwrap().status, BookingStatus::Pending);
     // Cancelling the first frees its time for the pending one.
-    let cancel = BookingChange {
-        expected_version: 1,
-        action: BookingAction::Cancel,
-        status: BookingStatus::Cancelled,
-        blocking: false,
-        placement: None,
-        seats: 1,
-        by: Actor::Attendee,
-        reason: Some("ill".into()),
-    };
+    let cancel = status_change(1, BookingAction::Cancel, BookingStatus::Cancelled, false, Actor::Attendee, Some("ill"));
     let cancelled =
         store.change_booking(org, first.id, cancel, None, outputs("booking.cancelled")).await.unwrap().unwrap();
     assert_eq!(cancelled.version, 2);
     assert_eq!(cancelled.history[0].reason.as_deref(), Some("ill"));
-    let confirm = BookingChange {
-        expected_version: 1,
-        action: BookingAction::Confirm,
-        status: BookingStatus::Confirmed,
-        blocking: true,
-        placement: None,
-        seats: 1,
-        by: Actor::Api,
-        reason: None,
-    };
+    let confirm = status_change(1, BookingAction::Confirm, BookingStatus::Confirmed, true, Actor::Api, None);
     store.change_booking(org, pending.id, confirm, None, outputs("booking.confirmed")).await.unwrap().unwrap();
     assert_eq!(store.count_overlapping_blocking_bookings().await.unwrap(), 0);
 }
@@ -466,16 +460,7 @@ async fn a_stale_booking_change_is_refused_and_seats_fill_up_to_capacity(db: &Te
     let single = placement(host, "2027-01-04T10:15:00Z", 30, None, 1);
     let refused = store.create_booking(org, new_booking(event_type, single), None, outputs("booking.confirmed")).await;
     assert!(matches!(refused, Err(StoreError::SlotTaken)), "{refused:?}");
-    let stale = BookingChange {
-        expected_version: 7,
-        action: BookingAction::Cancel,
-        status: BookingStatus::Cancelled,
-        blocking: false,
-        placement: None,
-        seats: 1,
-        by: Actor::Api,
-        reason: None,
-    };
+    let stale = status_change(7, BookingAction::Cancel, BookingStatus::Cancelled, false, Actor::Api, None);
     let refused = store.change_booking(org, a.id, stale, None, outputs("booking.cancelled")).await;
     assert!(matches!(refused, Err(StoreError::Conflict(_))), "{refused:?}");
     assert_eq!(store.booking(org, a.id).await.unwrap().unwrap().version, 1);
