@@ -64,16 +64,6 @@ async fn render(state: &AppState, token: &str, message: Option<(&str, &str)>) ->
         }
     };
     let zone = attendee_zone(&booking);
-    let view = match manage_view(state, booking.clone()).await {
-        Ok(v) => v,
-        Err(e) => {
-            return page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Please try again",
-                &format!("<p>{}</p>", escape(&e.to_string())),
-            );
-        }
-    };
     let context = match booking::context(state, booking.clone()).await {
         Ok(c) => c,
         Err(e) => {
@@ -84,6 +74,7 @@ async fn render(state: &AppState, token: &str, message: Option<(&str, &str)>) ->
             );
         }
     };
+    let view = manage_view(state, &context);
     let mut body = String::new();
     if let Some((class, text)) = message {
         body.push_str(&format!("<p class=\"{class}\">{}</p>", escape(text)));
@@ -102,7 +93,7 @@ async fn render(state: &AppState, token: &str, message: Option<(&str, &str)>) ->
     if view.can_reschedule && !over {
         let now = Timestamp::now();
         let window = Interval { start: now, end: now + SignedDuration::from_hours(24 * OFFER_DAYS) };
-        match slots_for_booking(state, &booking, window, &zone).await {
+        match slots_for_booking(state, &booking, context.event_type.clone(), window, &zone).await {
             Ok(slots) => {
                 let mut options = String::new();
                 let mut day = String::new();

@@ -14,14 +14,14 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use slotd_core::booking::{BookingAction, BookingStatus};
 use slotd_core::interval::Interval;
-use slotd_store::{Actor, Booking};
+use slotd_store::{Actor, Booking, EventType};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::DateTime;
 use super::slots::{SlotsResponse, display_zone, query_window, slots_response};
 use crate::app::AppState;
-use crate::booking::{self, BookingView, ChangeInput, cutoff_allows, validate};
+use crate::booking::{self, BookingContext, BookingView, ChangeInput, cutoff_allows, validate};
 use crate::error::ApiError;
 use crate::extract::{ApiJsonValue, ApiPath, ApiQuery};
 use crate::idempotency::{self, Idempotency};
@@ -65,19 +65,18 @@ pub struct ManageView {
 }
 
 /// The manage view of a booking.
-pub async fn manage_view(state: &AppState, booking: Booking) -> Result<ManageView, ApiError> {
-    let context = booking::context(state, booking).await?;
+pub fn manage_view(state: &AppState, context: &BookingContext) -> ManageView {
     let now = Timestamp::now();
     let allowed = |action: BookingAction| {
         context.booking.status.apply(action).is_ok()
             && cutoff_allows(&context.event_type, &context.booking, action, Actor::Attendee, now).is_ok()
     };
-    Ok(ManageView {
+    ManageView {
         can_reschedule: allowed(BookingAction::Reschedule),
         can_cancel: allowed(BookingAction::Cancel),
         reschedule_reason_required: context.event_type.settings.reschedule_reason_required,
         booking: context.view(state),
-    })
+    }
 }
 
 /// The booking behind a manage link and what the attendee may do.
@@ -90,7 +89,8 @@ pub async fn get_manage(
     ApiPath(token): ApiPath<String>,
 ) -> Result<Json<ManageView>, ApiError> {
     let booking = open_booking(&state, &token).await?;
-    Ok(Json(manage_view(&state, booking).await?))
+    let context = booking::context(&state, booking).await?;
+    Ok(Json(manage_view(&state, &context)))
 }
 
 /// `GET /v1/manage/{token}/slots` parameters.
@@ -113,10 +113,10 @@ pub struct ManageSlotParams {
 pub async fn slots_for_booking(
     state: &AppState,
     booking: &Booking,
+    event_type: EventType,
     window: Interval,
     zone: &jiff::tz::TimeZone,
 ) -> Result<SlotsResponse, ApiError> {
-    let event_type = booking::event_type_of(state, booking).await?;
     let schedule = Schedule::load(&state.store, booking.organization_id, event_type, window, Some(booking.id)).await?;
     Ok(slots_response(&schedule, window, Some(zone)))
 }
@@ -146,7 +146,8 @@ pub async fn manage_slots(
     ApiError::check(errors)?;
     let booking = open_booking(&state, &token).await?;
     let zone = zone.unwrap_or_else(|| attendee_zone(&booking));
-    Ok(Json(slots_for_booking(&state, &booking, window.expect("checked"), &zone).await?))
+    let event_type = booking::event_type_of(&state, &booking).await?;
+    Ok(Json(slots_for_booking(&state, &booking, event_type, window.expect("checked"), &zone).await?))
 }
 
 /// `POST /v1/manage/{token}/reschedule` body.
