@@ -181,7 +181,7 @@ impl Default for RetrySchedule {
 }
 
 impl RetrySchedule {
-    /// Parses a comma-separated list of delays such as `0,5m,60m` (units ms, s, m, h; a bare number is ms).
+    /// Parses a comma-separated list of delays such as `0,5m,60m` (units ms, s, m, h, d; a bare number is ms).
     pub fn parse(s: &str) -> Result<RetrySchedule, ScheduleError> {
         if s.trim().is_empty() {
             return Err(ScheduleError::Empty);
@@ -249,6 +249,12 @@ impl FromStr for RetrySchedule {
     }
 }
 
+/// A duration such as `10s`, `5m`, `120h` or `5d` (a bare number is milliseconds), in
+/// milliseconds, or why it is not one. Used by the retry schedule and the worker's flags.
+pub fn parse_duration_ms(item: &str) -> Result<u64, &'static str> {
+    parse_delay_ms(item.trim())
+}
+
 /// One delay (`5m`, `10ms`, `0`, …) in milliseconds, or why it is not one.
 fn parse_delay_ms(item: &str) -> Result<u64, &'static str> {
     if item.is_empty() {
@@ -258,14 +264,15 @@ fn parse_delay_ms(item: &str) -> Result<u64, &'static str> {
     let (number, unit) = item.split_at(digits_end);
     // `u64::from_str` would also take a leading `+`; requiring digits keeps one spelling per value.
     if number.is_empty() {
-        return Err("expected a whole number followed by ms, s, m or h");
+        return Err("expected a whole number followed by ms, s, m, h or d");
     }
     let per_unit: u64 = match unit {
         "" | "ms" => 1,
         "s" => 1_000,
         "m" => 60_000,
         "h" => 3_600_000,
-        _ => return Err("unknown unit (use ms, s, m or h)"),
+        "d" => 86_400_000,
+        _ => return Err("unknown unit (use ms, s, m, h or d)"),
     };
     number.parse::<u64>().ok().and_then(|n| n.checked_mul(per_unit)).ok_or("delay too large")
 }

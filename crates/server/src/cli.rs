@@ -1,4 +1,4 @@
-//! The command line: `serve`, `migrate`, `org create`, `key create|revoke`, `openapi`. Every
+//! The command line: `serve`, `worker`, `migrate`, `org create`, `key create|revoke`, `openapi`. Every
 //! flag has a `SLOTD_*` environment variable as fallback; `slotd --help` lists them all.
 
 use std::path::PathBuf;
@@ -10,7 +10,12 @@ use slotd_store::{OrgId, Plan, Store};
 use tokio::net::TcpListener;
 use uuid::Uuid;
 
+use std::time::Duration;
+
+use slotd_core::webhook::RetrySchedule;
+
 use crate::app::{self, AppState};
+use crate::delivery::{Sender, Worker, WorkerConfig};
 use crate::extract::hash_api_key;
 
 /// slotd: a self-hosted scheduling engine with live slots, race-free bookings and signed webhooks.
@@ -48,8 +53,10 @@ pub enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the HTTP API (migrates the database first).
+    /// Run the HTTP API and a webhook delivery worker (migrates the database first).
     Serve(ServeArgs),
+    /// Run only a webhook delivery worker (any number may share a PostgreSQL database).
+    Worker(WorkerArgs),
     /// Apply database migrations and exit.
     Migrate,
     /// Manage organizations.
@@ -70,22 +77,78 @@ struct ServeArgs {
     /// Base URL of links handed out (default: http://<listen address>).
     #[arg(long, env = "SLOTD_PUBLIC_URL")]
     public_url: Option<String>,
-    /// Server secret (at least 32 characters) that manage links are signed with; every process
-    /// sharing a database needs the same one. Required with PostgreSQL; with the embedded SQLite
-    /// default it is generated into <data-dir>/secret.key on first run.
-    #[arg(long, env = "SLOTD_SECRET_KEY", hide_env_values = true)]
-    secret_key: Option<String>,
     /// Seconds a confirmed API key is remembered in memory (0: ask the database every time);
     /// a revoked key stops working on every process within this time.
     #[arg(long, env = "SLOTD_API_KEY_CACHE_SECONDS", default_value_t = 5)]
     api_key_cache_seconds: u64,
+    /// Seed a demo organization, host and event type, and print an API key and a curl line.
+    #[arg(long, env = "SLOTD_DEMO")]
+    demo: bool,
+    /// Do not deliver webhooks from this process (run `slotd worker` processes instead).
+    #[arg(long, env = "SLOTD_NO_DELIVERY_WORKER")]
+    no_delivery_worker: bool,
+    #[command(flatten)]
+    worker: WorkerArgs,
+}
+
+/// What `serve` and `worker` share: the server secret, the SSRF guard and how webhooks are delivered.
+#[derive(Debug, Args)]
+struct WorkerArgs {
+    /// Server secret (at least 32 characters) that manage links are signed with and webhook
+    /// signing secrets are sealed with; every process sharing a database needs the same one.
+    /// Required with PostgreSQL; with the embedded SQLite default it is generated into
+    /// <data-dir>/secret.key on first run.
+    #[arg(long, env = "SLOTD_SECRET_KEY", hide_env_values = true)]
+    secret_key: Option<String>,
     /// Accept webhook targets on loopback and private networks (local development and tests;
     /// never on a server reachable by untrusted API keys).
     #[arg(long, env = "SLOTD_ALLOW_PRIVATE_WEBHOOKS")]
     allow_private_webhooks: bool,
-    /// Seed a demo organization, host and event type, and print an API key and a curl line.
-    #[arg(long, env = "SLOTD_DEMO")]
-    demo: bool,
+    /// Time limit of one webhook POST, from connecting to the last byte of the answer.
+    #[arg(long, env = "SLOTD_WEBHOOK_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    webhook_timeout: Duration,
+    /// Delays before each attempt (the first counted from the event, the others from the
+    /// previous failure), comma-separated, units ms, s, m, h, d; ±10 % jitter is added.
+    #[arg(long, env = "SLOTD_WEBHOOK_RETRY_SCHEDULE", default_value = "0,5m,60m")]
+    webhook_retry_schedule: RetrySchedule,
+    /// Disable an endpoint whose every attempt has failed for this long (and emit webhook.disabled).
+    #[arg(long, env = "SLOTD_WEBHOOK_DISABLE_AFTER", default_value = "5d", value_parser = parse_duration)]
+    webhook_disable_after: Duration,
+    /// Webhook POSTs in flight at once in this process.
+    #[arg(long, env = "SLOTD_WEBHOOK_CONCURRENCY", default_value_t = 256, value_parser = clap::value_parser!(u16).range(1..))]
+    webhook_concurrency: u16,
+    /// Webhook POSTs in flight at once to one endpoint from this process.
+    #[arg(long, env = "SLOTD_WEBHOOK_ENDPOINT_CONCURRENCY", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
+    webhook_endpoint_concurrency: u16,
+    /// How often an idle worker looks for deliveries queued by other processes (this process's
+    /// own changes wake it at once).
+    #[arg(long, env = "SLOTD_WEBHOOK_POLL_INTERVAL", default_value = "100ms", value_parser = parse_duration)]
+    webhook_poll_interval: Duration,
+}
+
+/// A duration flag (`10s`, `250ms`, `5d`, …).
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    slotd_core::webhook::parse_duration_ms(s).map(Duration::from_millis).map_err(str::to_owned)
+}
+
+impl WorkerArgs {
+    fn config(&self) -> WorkerConfig {
+        WorkerConfig {
+            timeout: self.webhook_timeout.max(Duration::from_millis(1)),
+            schedule: self.webhook_retry_schedule.clone(),
+            disable_after: self.webhook_disable_after,
+            concurrency: usize::from(self.webhook_concurrency),
+            endpoint_concurrency: usize::from(self.webhook_endpoint_concurrency),
+            poll_interval: self.webhook_poll_interval.max(Duration::from_millis(1)),
+        }
+    }
+
+    /// A worker over `store` with this process's secret.
+    fn worker(&self, store: &Store, secret: &[u8]) -> Worker {
+        let config = self.config();
+        let sender = Sender::new(crate::ssrf::Resolver::System, self.allow_private_webhooks, config.timeout);
+        Worker::new(store.clone(), Arc::new(crate::sealing::Sealer::derive(secret)), sender, config)
+    }
 }
 
 /// Forgets idempotency keys older than 24 hours, every hour (any process may do it; the
@@ -226,6 +289,14 @@ impl Cli {
     pub async fn run(self) -> anyhow::Result<()> {
         match self.command {
             Command::Serve(args) => serve(&self.database, args).await,
+            Command::Worker(args) => {
+                let store = self.database.open().await?;
+                let secret = server_secret(&self.database, &store, args.secret_key.clone())?;
+                tracing::info!(backend = ?store.backend(), "slotd delivery worker running");
+                args.worker(&store, &secret).run(app::shutdown_signal()).await;
+                store.close().await;
+                Ok(())
+            }
             Command::Migrate => {
                 self.database.open().await?;
                 eprintln!("database is up to date");
@@ -260,7 +331,7 @@ impl Cli {
 
 async fn serve(database: &DatabaseArgs, args: ServeArgs) -> anyhow::Result<()> {
     let store = database.open().await?;
-    let secret = server_secret(database, &store, args.secret_key)?;
+    let secret = server_secret(database, &store, args.worker.secret_key.clone())?;
     let manage_key = Arc::new(slotd_core::manage_token::ManageTokenKey::derive(&secret));
     let listener = TcpListener::bind(&args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
     let address = listener.local_addr()?;
@@ -270,7 +341,7 @@ async fn serve(database: &DatabaseArgs, args: ServeArgs) -> anyhow::Result<()> {
         let demo = crate::demo::seed(&store).await.context("seeding demo data")?;
         println!("{}", demo.instructions(&public_url));
     }
-    tracing::info!(%address, backend = ?store.backend(), "slotd listening");
+    tracing::info!(%address, backend = ?store.backend(), delivery_worker = !args.no_delivery_worker, "slotd listening");
     let key_cache =
         Arc::new(crate::key_cache::KeyCache::new(std::time::Duration::from_secs(args.api_key_cache_seconds)));
     let state = AppState {
@@ -280,11 +351,25 @@ async fn serve(database: &DatabaseArgs, args: ServeArgs) -> anyhow::Result<()> {
         key_cache,
         sealer: Arc::new(crate::sealing::Sealer::derive(&secret)),
         resolver: crate::ssrf::Resolver::System,
-        allow_private_webhooks: args.allow_private_webhooks,
+        allow_private_webhooks: args.worker.allow_private_webhooks,
     };
+    // One shutdown signal stops both the HTTP server and the worker.
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        app::shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stopped| *stopped).await;
+    };
+    let worker = (!args.no_delivery_worker)
+        .then(|| tokio::spawn(args.worker.worker(&store, &secret).run(until_stopped(stopping.clone()))));
     let janitor = tokio::spawn(expire_idempotency_keys(store.clone()));
-    app::serve(listener, app::router(state), app::shutdown_signal()).await?;
+    app::serve(listener, app::router(state), until_stopped(stopping)).await?;
     janitor.abort();
+    if let Some(worker) = worker {
+        let _ = worker.await;
+    }
     store.close().await;
     Ok(())
 }

@@ -10,6 +10,7 @@ pub mod api;
 pub mod app;
 pub mod booking;
 pub mod cli;
+pub mod delivery;
 pub mod demo;
 mod docs;
 pub mod error;

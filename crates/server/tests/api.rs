@@ -505,6 +505,10 @@ async fn operations_endpoints_answer(app: &TestApp) {
         ("/v1/webhooks", &["get", "post"]),
         ("/v1/webhooks/{id}", &["get", "patch", "delete"]),
         ("/v1/webhooks/{id}/rotate-secret", &["post"]),
+        ("/v1/webhooks/{id}/test", &["post"]),
+        ("/v1/webhooks/{id}/deliveries", &["get"]),
+        ("/v1/webhooks/{id}/deliveries/{attempt_id}/retry", &["post"]),
+        ("/v1/webhooks/{id}/replay", &["post"]),
         ("/v1/events", &["get"]),
     ];
     assert_eq!(spec["paths"].as_object().unwrap().len(), documented.len(), "no undocumented extra paths");

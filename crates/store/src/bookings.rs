@@ -28,7 +28,6 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 use uuid::Uuid;
 
-use crate::events::insert_event;
 use crate::hosts::placeholders;
 use crate::{Backend, OrgId, Page, PageRequest, Result, Store, StoreError, from_us, now, parse_id, to_us};
 
@@ -603,8 +602,9 @@ impl Store {
         if let Some(request) = idempotency {
             Self::insert_answer(&mut tx, org, request, &out.answer).await?;
         }
-        insert_event(&mut tx, org, out.event_type, out.event_data).await?;
+        self.insert_event(&mut tx, org, out.event_type, out.event_data).await?;
         tx.commit().await.map_err(map_slot_taken)?;
+        self.wake_delivery_workers();
         Ok(booking)
     }
 
@@ -711,8 +711,9 @@ impl Store {
         if let Some(request) = idempotency {
             Self::insert_answer(&mut tx, org, request, &out.answer).await?;
         }
-        insert_event(&mut tx, org, out.event_type, out.event_data).await?;
+        self.insert_event(&mut tx, org, out.event_type, out.event_data).await?;
         tx.commit().await.map_err(map_slot_taken)?;
+        self.wake_delivery_workers();
         Ok(Some(booking))
     }
 

@@ -9,7 +9,6 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 use uuid::Uuid;
 
-use crate::events::insert_event;
 use crate::hosts::{HOST_COLUMNS, host_from_prefixed_row, host_from_row, placeholders};
 use crate::{
     EventType, Host, NewEventType, OrgId, Page, PageRequest, Result, Store, StoreError, from_us, now, parse_id, to_us,
@@ -113,8 +112,9 @@ impl Store {
             created_at: at,
             updated_at: at,
         };
-        insert_event(&mut tx, org, "event_type.created", event_data(&event_type)).await?;
+        self.insert_event(&mut tx, org, "event_type.created", event_data(&event_type)).await?;
         tx.commit().await?;
+        self.wake_delivery_workers();
         Ok(event_type)
     }
 
@@ -259,8 +259,9 @@ impl Store {
             .await?;
         insert_hosts(&mut tx, id, &new.host_ids).await?;
         event_type.host_ids = new.host_ids;
-        insert_event(&mut tx, org, "event_type.updated", event_data(&event_type)).await?;
+        self.insert_event(&mut tx, org, "event_type.updated", event_data(&event_type)).await?;
         tx.commit().await?;
+        self.wake_delivery_workers();
         Ok(Some(event_type))
     }
 
@@ -286,8 +287,9 @@ impl Store {
         }
         // The soft-deleted row keeps its hosts for history; the slug becomes free again.
         event_type.updated_at = now();
-        insert_event(&mut tx, org, "event_type.deleted", event_data(&event_type)).await?;
+        self.insert_event(&mut tx, org, "event_type.deleted", event_data(&event_type)).await?;
         tx.commit().await?;
+        self.wake_delivery_workers();
         Ok(Some(event_type))
     }
 

@@ -2,10 +2,10 @@
 //! and the event log API (and later the webhook workers) read from here.
 
 use jiff::Timestamp;
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 use uuid::Uuid;
 
-use crate::{Event, OrgId, Page, PageRequest, Result, Store, StoreError, from_us, now, to_us};
+use crate::{Backend, Event, OrgId, Page, PageRequest, Result, Store, StoreError, from_us, now, to_us};
 
 /// Crockford's base32 alphabet, as used by ULIDs.
 const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
@@ -21,26 +21,74 @@ pub(crate) fn new_event_id() -> String {
     id
 }
 
-/// Writes one event inside the caller's transaction.
-pub(crate) async fn insert_event(
-    tx: &mut Transaction<'static, Any>,
-    org: OrgId,
-    event_type: &str,
-    data: serde_json::Value,
-) -> Result<Event> {
-    let event = Event { id: new_event_id(), event_type: event_type.to_owned(), data, created_at: now() };
-    sqlx::query("INSERT INTO events (id, organization_id, type, data, created_us) VALUES ($1, $2, $3, $4, $5)")
-        .bind(&event.id)
-        .bind(org.0.to_string())
-        .bind(&event.event_type)
-        .bind(event.data.to_string())
-        .bind(to_us(event.created_at))
-        .execute(&mut **tx)
-        .await?;
-    Ok(event)
+/// The `LIKE` pattern that finds `event_type` in an endpoint's JSON event list (`["a","b"]`).
+pub(crate) fn subscription_pattern(event_type: &str) -> String {
+    let mut pattern = String::with_capacity(event_type.len() + 4);
+    pattern.push_str("%\"");
+    for c in event_type.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push_str("\"%");
+    pattern
 }
 
+/// The endpoints of an organization that receive an event of type `$3` (pattern `$4`): live,
+/// enabled, and subscribed to it or to everything.
+const SUBSCRIBED: &str = "FROM webhook_endpoints w WHERE w.organization_id = $2 AND w.enabled AND w.deleted_us IS NULL \
+     AND (w.events = '[]' OR w.events LIKE $4 ESCAPE '\\')";
+
 impl Store {
+    /// Writes one event inside the caller's transaction, with the first delivery attempt to every
+    /// endpoint subscribed to it (the transactional outbox: the change, its event and its
+    /// deliveries commit or vanish together). Call [`Store::wake_delivery_workers`] after the commit.
+    pub(crate) async fn insert_event(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        org: OrgId,
+        event_type: &str,
+        data: serde_json::Value,
+    ) -> Result<Event> {
+        let event = Event { id: new_event_id(), event_type: event_type.to_owned(), data, created_at: now() };
+        let insert_event =
+            "INSERT INTO events (id, organization_id, type, data, created_us) VALUES ($1, $2, $3, $5, $6)";
+        let fan_out = format!(
+            "INSERT INTO webhook_attempts (organization_id, endpoint_id, event_id, attempt, run_attempt, origin, status, \
+             due_us, created_us) SELECT $2, w.id, $1, 1, 1, 'event', 'pending', $6, $6 {SUBSCRIBED}"
+        );
+        // PostgreSQL does both in one round trip; the event row is written first by the CTE.
+        let statements = match self.backend {
+            Backend::Postgres => {
+                vec![format!("WITH ev AS ({insert_event} RETURNING id) {fan_out} AND EXISTS (SELECT 1 FROM ev)")]
+            }
+            Backend::Sqlite => vec![insert_event.to_owned(), fan_out],
+        };
+        for sql in statements {
+            sqlx::query(AssertSqlSafe(sql))
+                .bind(&event.id)
+                .bind(org.0.to_string())
+                .bind(&event.event_type)
+                .bind(subscription_pattern(&event.event_type))
+                .bind(event.data.to_string())
+                .bind(to_us(event.created_at))
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(event)
+    }
+
+    /// Wakes this process's delivery workers (after a commit that may have queued deliveries).
+    pub(crate) fn wake_delivery_workers(&self) {
+        self.deliveries_queued.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// A receiver that changes whenever this process queues deliveries.
+    pub fn delivery_wakeups(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.deliveries_queued.subscribe()
+    }
+
     /// The organization's events, oldest first, optionally of one type and since an instant.
     pub async fn list_events(
         &self,

@@ -9,7 +9,6 @@ use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 use uuid::Uuid;
 
-use crate::events::insert_event;
 use crate::{
     BusyBlock, Host, HostPatch, NewHost, OrgId, Page, PageRequest, Result, Store, StoreError, from_us, now, parse_id,
     to_us,
@@ -95,8 +94,9 @@ impl Store {
         .bind(to_us(at))
         .execute(&mut *tx)
         .await?;
-        insert_event(&mut tx, org, "host.created", event_data(&host)).await?;
+        self.insert_event(&mut tx, org, "host.created", event_data(&host)).await?;
         tx.commit().await?;
+        self.wake_delivery_workers();
         Ok(host)
     }
 
@@ -152,8 +152,9 @@ impl Store {
         .await?;
         let Some(row) = row else { return Ok(None) };
         let host = host_from_row(&row)?;
-        insert_event(&mut tx, org, "host.updated", event_data(&host)).await?;
+        self.insert_event(&mut tx, org, "host.updated", event_data(&host)).await?;
         tx.commit().await?;
+        self.wake_delivery_workers();
         Ok(Some(host))
     }
 
@@ -190,8 +191,9 @@ impl Store {
             return Ok(HostDeletion::InUse(ids));
         }
         let host = host_from_row(&row)?;
-        insert_event(&mut tx, org, "host.deleted", event_data(&host)).await?;
+        self.insert_event(&mut tx, org, "host.deleted", event_data(&host)).await?;
         tx.commit().await?;
+        self.wake_delivery_workers();
         Ok(HostDeletion::Deleted(Box::new(host)))
     }
 

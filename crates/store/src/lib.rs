@@ -11,10 +11,12 @@
 //! matching event into the `events` outbox in the same transaction.
 
 mod bookings;
+mod deliveries;
 pub use bookings::{
     Actor, Attendee, Booking, BookingChange, BookingFilter, ChangeOutputs, HeldBlock, HistoryEntry, HostLoad,
     IdempotentRequest, NewBooking, Placement, StoredAnswer,
 };
+pub use deliveries::{AttemptOutcome, AttemptStatus, ClaimedDelivery, DeliveryAttempt, DeliveryFilter, OutcomeEffects};
 mod error;
 mod event_types;
 mod events;
@@ -55,6 +57,9 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Bumped after every commit that queued webhook deliveries, so this process's delivery
+    /// workers wake at once instead of at their next poll.
+    deliveries_queued: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl Store {
@@ -102,7 +107,7 @@ impl Store {
                     .await?
             }
         };
-        Ok(Store { pool, backend })
+        Ok(Store { pool, backend, deliveries_queued: std::sync::Arc::new(tokio::sync::watch::Sender::new(0)) })
     }
 
     /// The backend this store talks to.

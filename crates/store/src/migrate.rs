@@ -19,12 +19,14 @@ const POSTGRES: &[Migration] = &[
     Migration { version: 1, name: "foundation", sql: include_str!("../migrations/postgres/0001_foundation.sql") },
     Migration { version: 2, name: "bookings", sql: include_str!("../migrations/postgres/0002_bookings.sql") },
     Migration { version: 3, name: "webhooks", sql: include_str!("../migrations/postgres/0003_webhooks.sql") },
+    Migration { version: 4, name: "deliveries", sql: include_str!("../migrations/postgres/0004_deliveries.sql") },
 ];
 
 const SQLITE: &[Migration] = &[
     Migration { version: 1, name: "foundation", sql: include_str!("../migrations/sqlite/0001_foundation.sql") },
     Migration { version: 2, name: "bookings", sql: include_str!("../migrations/sqlite/0002_bookings.sql") },
     Migration { version: 3, name: "webhooks", sql: include_str!("../migrations/sqlite/0003_webhooks.sql") },
+    Migration { version: 4, name: "deliveries", sql: include_str!("../migrations/sqlite/0004_deliveries.sql") },
 ];
 
 /// Arbitrary constant naming slotd's migration lock among PostgreSQL advisory locks.

@@ -34,6 +34,9 @@ pub struct WebhookEndpoint {
     pub created_at: Timestamp,
     /// When it last changed.
     pub updated_at: Timestamp,
+    /// Why slotd disabled it (`gone`: it answered 410; `failing`: every attempt failed for the
+    /// configured period); `None` while enabled or when it was disabled through the API.
+    pub disabled_reason: Option<String>,
 }
 
 /// What a new endpoint is made of (validated by the caller).
@@ -65,7 +68,7 @@ pub struct WebhookPatch {
 }
 
 const COLUMNS: &str = "id, url, description, events, CAST(CASE WHEN enabled THEN 1 ELSE 0 END AS BIGINT) AS enabled_flag, \
-     secret_sealed, previous_secret_sealed, previous_secret_until_us, created_us, updated_us";
+     secret_sealed, previous_secret_sealed, previous_secret_until_us, created_us, updated_us, disabled_reason";
 
 fn endpoint_from_row(row: &AnyRow) -> Result<WebhookEndpoint> {
     let events: String = row.try_get("events")?;
@@ -82,6 +85,7 @@ fn endpoint_from_row(row: &AnyRow) -> Result<WebhookEndpoint> {
         previous_secret_until: until.map(from_us).transpose()?,
         created_at: from_us(row.try_get("created_us")?)?,
         updated_at: from_us(row.try_get("updated_us")?)?,
+        disabled_reason: row.try_get("disabled_reason")?,
     })
 }
 
@@ -130,6 +134,7 @@ impl Store {
             previous_secret_until: None,
             created_at: at,
             updated_at: at,
+            disabled_reason: None,
         };
         sqlx::query(
             "INSERT INTO webhook_endpoints (id, organization_id, url, description, events, enabled, secret_sealed, \
@@ -195,11 +200,16 @@ impl Store {
             endpoint.events = events;
         }
         if let Some(enabled) = patch.enabled {
+            if enabled != endpoint.enabled {
+                endpoint.disabled_reason = None;
+            }
             endpoint.enabled = enabled;
         }
         endpoint.updated_at = now();
         let done = sqlx::query(
-            "UPDATE webhook_endpoints SET url = $3, description = $4, events = $5, enabled = $6, updated_us = $7 \
+            "UPDATE webhook_endpoints SET url = $3, description = $4, events = $5, \
+             failing_since_us = CASE WHEN $6 AND NOT enabled THEN NULL ELSE failing_since_us END, \
+             disabled_reason = CASE WHEN $6 = enabled THEN disabled_reason ELSE NULL END, enabled = $6, updated_us = $7 \
              WHERE organization_id = $1 AND id = $2 AND deleted_us IS NULL",
         )
         .bind(org.0.to_string())

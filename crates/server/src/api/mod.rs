@@ -8,6 +8,7 @@ mod events;
 mod hosts;
 pub mod manage;
 pub mod slots;
+mod deliveries;
 mod webhooks;
 
 pub use event_types::event_type_event;
@@ -66,6 +67,10 @@ pub fn routes() -> (Router<AppState>, OpenApi) {
         .routes(routes!(webhooks::create_webhook, webhooks::list_webhooks))
         .routes(routes!(webhooks::get_webhook, webhooks::update_webhook, webhooks::delete_webhook))
         .routes(routes!(webhooks::rotate_webhook_secret))
+        .routes(routes!(deliveries::send_test))
+        .routes(routes!(deliveries::list_deliveries))
+        .routes(routes!(deliveries::retry_delivery))
+        .routes(routes!(deliveries::replay))
         .routes(routes!(events::list_events))
         .split_for_parts();
     // After the merge: utoipa runs `modifiers(...)` before the routes' paths are added.

@@ -59,6 +59,10 @@ pub struct WebhookView {
     /// Subscribed events; empty means every event.
     events: Vec<String>,
     enabled: bool,
+    /// Why slotd disabled it: `gone` (it answered 410 Gone) or `failing` (every attempt failed
+    /// for the configured period, 5 days by default); null while enabled or when disabled by hand.
+    #[schema(example = json!(null))]
+    disabled_reason: Option<String>,
     /// The signing secret (`whsec_…`): only in the answers of create and rotate-secret.
     #[serde(skip_serializing_if = "Option::is_none")]
     secret: Option<String>,
@@ -76,6 +80,7 @@ impl WebhookView {
             description: endpoint.description,
             events: endpoint.events,
             enabled: endpoint.enabled,
+            disabled_reason: endpoint.disabled_reason,
             secret,
             created_at: endpoint.created_at,
             updated_at: endpoint.updated_at,

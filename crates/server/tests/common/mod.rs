@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod receiver;
+
 use std::sync::Arc;
 
 use reqwest::{Client, Method, Response};
@@ -70,6 +72,46 @@ pub fn test_hosts() -> std::collections::HashMap<String, Vec<std::net::IpAddr>> 
 
 /// Starts the app on port 0 over a fresh database, with one organization and its key.
 pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, AppOptions::default()).await
+}
+
+/// What an app runs with beyond the defaults.
+#[derive(Default)]
+pub struct AppOptions {
+    /// `--allow-private-webhooks` for the API (endpoint creation).
+    pub allow_private_webhooks: bool,
+    /// A delivery worker in the app's process, with its own guard setting and resolver.
+    pub worker: Option<WorkerOptions>,
+    /// The organization's plan (default free).
+    pub plan: Option<Plan>,
+}
+
+/// The delivery worker of a test app.
+pub struct WorkerOptions {
+    pub config: slotd::delivery::WorkerConfig,
+    pub allow_private: bool,
+    pub resolver: slotd::ssrf::Resolver,
+}
+
+impl WorkerOptions {
+    /// A worker for loopback receivers: private targets allowed, a 2 s time limit, a retry
+    /// schedule of `schedule`, and a short poll.
+    pub fn loopback(schedule: &str) -> WorkerOptions {
+        WorkerOptions {
+            config: slotd::delivery::WorkerConfig {
+                timeout: std::time::Duration::from_secs(2),
+                schedule: schedule.parse().unwrap(),
+                poll_interval: std::time::Duration::from_millis(10),
+                ..Default::default()
+            },
+            allow_private: true,
+            resolver: slotd::ssrf::Resolver::Static(Arc::new(test_hosts())),
+        }
+    }
+}
+
+/// Starts the app with `options`.
+pub async fn spawn_app_with(backend: Backend, options: AppOptions) -> TestApp {
     let db = match backend {
         Backend::Sqlite => TestDatabase::sqlite().await,
         Backend::Postgres => TestDatabase::postgres().await,
@@ -84,17 +126,30 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         key_cache: Arc::new(slotd::key_cache::KeyCache::new(std::time::Duration::ZERO)),
         sealer: Arc::new(slotd::sealing::Sealer::derive(b"test secret of at least 32 chars!")),
         resolver: slotd::ssrf::Resolver::Static(Arc::new(test_hosts())),
-        allow_private_webhooks: false,
+        allow_private_webhooks: options.allow_private_webhooks,
     };
     let (stop, stopped) = oneshot::channel::<()>();
+    let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
+    let worker = options.worker.map(|w| {
+        let sender = slotd::delivery::Sender::new(w.resolver, w.allow_private, w.config.timeout);
+        let worker = slotd::delivery::Worker::new(db.store.clone(), state.sealer.clone(), sender, w.config);
+        let mut stopped = worker_stopped.clone();
+        tokio::spawn(worker.run(async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }))
+    });
     let server = tokio::spawn(async move {
         app::serve(listener, app::router(state), async {
             let _ = stopped.await;
         })
         .await
         .unwrap();
+        let _ = stop_worker.send(true);
+        if let Some(worker) = worker {
+            worker.await.unwrap();
+        }
     });
-    let org = db.store.create_organization("Test org", Plan::Free).await.unwrap().id;
+    let org = db.store.create_organization("Test org", options.plan.unwrap_or(Plan::Free)).await.unwrap().id;
     let key = slotd::keys::create_api_key(&db.store, org).await.unwrap();
     TestApp { base, key, org, db, client: Client::new(), stop: Some(stop), server: Some(server) }
 }
