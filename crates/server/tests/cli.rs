@@ -19,10 +19,20 @@ fn stdout(output: &std::process::Output) -> String {
 
 #[test]
 fn every_flag_is_documented_with_its_environment_variable() {
-    let cases: [(&[&str], &[&str]); 5] = [
+    let cases: [(&[&str], &[&str]); 6] = [
         (
             &["--help"],
-            &["SLOTD_DATABASE_URL", "SLOTD_DATA_DIR", "SLOTD_LOG_FORMAT", "serve", "migrate", "org", "key", "openapi"],
+            &[
+                "SLOTD_DATABASE_URL",
+                "SLOTD_DATA_DIR",
+                "SLOTD_LOG_FORMAT",
+                "serve",
+                "worker",
+                "migrate",
+                "org",
+                "key",
+                "openapi",
+            ],
         ),
         (
             &["serve", "--help"],
@@ -33,8 +43,25 @@ fn every_flag_is_documented_with_its_environment_variable() {
                 "SLOTD_API_KEY_CACHE_SECONDS",
                 "SLOTD_ALLOW_PRIVATE_WEBHOOKS",
                 "SLOTD_DEMO",
+                "SLOTD_NO_DELIVERY_WORKER",
+                "SLOTD_WEBHOOK_TIMEOUT",
+                "SLOTD_WEBHOOK_RETRY_SCHEDULE",
                 "SLOTD_DATABASE_URL",
                 "SLOTD_DATA_DIR",
+            ],
+        ),
+        (
+            &["worker", "--help"],
+            &[
+                "SLOTD_SECRET_KEY",
+                "SLOTD_ALLOW_PRIVATE_WEBHOOKS",
+                "SLOTD_WEBHOOK_TIMEOUT",
+                "SLOTD_WEBHOOK_RETRY_SCHEDULE",
+                "SLOTD_WEBHOOK_DISABLE_AFTER",
+                "SLOTD_WEBHOOK_CONCURRENCY",
+                "SLOTD_WEBHOOK_ENDPOINT_CONCURRENCY",
+                "SLOTD_WEBHOOK_POLL_INTERVAL",
+                "SLOTD_DATABASE_URL",
             ],
         ),
         (&["org", "create", "--help"], &["SLOTD_ORG_NAME", "SLOTD_ORG_PLAN", "free", "starter", "growth"]),
