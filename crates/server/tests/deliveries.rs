@@ -20,7 +20,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-on_both_backends_with_worker!(
+on_both_backends!(
+    spawn = app;
     deliveries_verify_with_the_standardwebhooks_library_also_during_rotation,
     attempts_follow_the_schedule_until_success,
     attempts_stop_after_the_schedule_and_can_be_retried_by_hand,
@@ -32,31 +33,11 @@ on_both_backends_with_worker!(
     delivery_routes_refuse_bad_input_and_other_organizations,
 );
 
-/// Like `on_both_backends!`, but each app runs a delivery worker on the millisecond schedule
-/// `0,50ms,100ms` with a 2 s time limit, allowed to reach loopback.
-macro_rules! on_both_backends_with_worker {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[tokio::test] async fn $name() {
-                let app = super::app(super::Backend::Sqlite).await;
-                super::$name(&app).await;
-                app.stop().await;
-            } )*
-        }
-        mod postgres {
-            $( #[tokio::test] async fn $name() {
-                let app = super::app(super::Backend::Postgres).await;
-                super::$name(&app).await;
-                app.stop().await;
-            } )*
-        }
-    };
-}
-use on_both_backends_with_worker;
-
 const SCHEDULE: &str = "0,50ms,100ms";
 const WAIT: Duration = Duration::from_secs(10);
 
+/// An app whose delivery worker runs on the millisecond schedule `0,50ms,100ms` with a 2 s time
+/// limit and may reach loopback, for a growth organization (no endpoint limit).
 async fn app(backend: Backend) -> TestApp {
     spawn_app_with(
         backend,

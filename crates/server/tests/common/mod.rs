@@ -15,24 +15,28 @@ use slotd_store::{OrgId, Plan};
 use tokio::sync::oneshot;
 
 /// Declares each listed `async fn name(app: &TestApp)` as two tests, `sqlite::name` and
-/// `postgres::name`, each on its own app and fresh database.
+/// `postgres::name`, each on its own app and fresh database. The app comes from `spawn_app`, or
+/// from the test file's own `async fn(Backend) -> TestApp` given as `spawn = name;` first.
 #[allow(unused_macros)] // not every test file runs on both backends
 macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
+    (spawn = $spawn:ident; $($name:ident),* $(,)?) => {
         mod sqlite {
             $( #[tokio::test] async fn $name() {
-                let app = super::spawn_app(super::Backend::Sqlite).await;
+                let app = super::$spawn(super::Backend::Sqlite).await;
                 super::$name(&app).await;
                 app.stop().await;
             } )*
         }
         mod postgres {
             $( #[tokio::test] async fn $name() {
-                let app = super::spawn_app(super::Backend::Postgres).await;
+                let app = super::$spawn(super::Backend::Postgres).await;
                 super::$name(&app).await;
                 app.stop().await;
             } )*
         }
+    };
+    ($($name:ident),* $(,)?) => {
+        on_both_backends!(spawn = spawn_app; $($name),*);
     };
 }
 
