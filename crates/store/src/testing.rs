@@ -5,6 +5,34 @@ use uuid::Uuid;
 
 use crate::Store;
 
+/// Declares each listed `async fn name(db: &TestDatabase)` as two tests, `sqlite::name` and
+/// `postgres::name`, each on a fresh database that is removed afterwards.
+#[macro_export]
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let db = $crate::testing::TestDatabase::sqlite().await;
+                    super::$name(&db).await;
+                    db.cleanup().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let db = $crate::testing::TestDatabase::postgres().await;
+                    super::$name(&db).await;
+                    db.cleanup().await;
+                }
+            )*
+        }
+    };
+}
+
 /// Where tests find PostgreSQL (override with `SLOTD_TEST_DATABASE_URL`).
 pub const DEFAULT_TEST_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 

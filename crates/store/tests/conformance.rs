@@ -6,37 +6,13 @@ use slotd_core::availability::{Availability, WallRange, WallTime, WeeklyHours};
 use slotd_core::booking::{BookingAction, BookingStatus};
 use slotd_core::interval::Interval;
 use slotd_core::slots::Assignment;
+use slotd_store::conformance;
 use slotd_store::testing::TestDatabase;
 use slotd_store::{
     Actor, Attendee, Booking, BookingChange, BookingFilter, ChangeOutputs, EventTypeSettings, HostDeletion, HostPatch,
     IdempotentRequest, NewBooking, NewEventType, NewHost, OrgId, PageRequest, Placement, Plan, Store, StoreError,
 };
 use uuid::Uuid;
-
-macro_rules! conformance {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let db = slotd_store::testing::TestDatabase::sqlite().await;
-                    super::$name(&db).await;
-                    db.cleanup().await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let db = slotd_store::testing::TestDatabase::postgres().await;
-                    super::$name(&db).await;
-                    db.cleanup().await;
-                }
-            )*
-        }
-    };
-}
 
 conformance!(
     migrations_can_run_again_without_changing_anything,

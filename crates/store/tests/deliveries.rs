@@ -10,37 +10,13 @@ use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 use slotd_core::availability::{Availability, WeeklyHours};
+use slotd_store::conformance;
 use slotd_store::testing::TestDatabase;
 use slotd_store::{
     AttemptOutcome, AttemptStatus, ClaimedDelivery, DeliveryAttempt, DeliveryFilter, Event, NewHost,
     NewWebhookEndpoint, OrgId, PageRequest, Plan, Store, StoreError, WebhookPatch,
 };
 use uuid::Uuid;
-
-macro_rules! conformance {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let db = slotd_store::testing::TestDatabase::sqlite().await;
-                    super::$name(&db).await;
-                    db.cleanup().await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let db = slotd_store::testing::TestDatabase::postgres().await;
-                    super::$name(&db).await;
-                    db.cleanup().await;
-                }
-            )*
-        }
-    };
-}
 
 conformance!(
     an_event_fans_out_to_each_live_subscribed_endpoint_of_its_organization_once,
