@@ -114,10 +114,11 @@ struct WorkerArgs {
     /// Disable an endpoint whose every attempt has failed for this long (and emit webhook.disabled).
     #[arg(long, env = "SLOTD_WEBHOOK_DISABLE_AFTER", default_value = "5d", value_parser = parse_duration)]
     webhook_disable_after: Duration,
-    /// Webhook POSTs in flight at once in this process.
+    /// Webhook attempts this process holds at once (in flight, or claimed ahead to start next).
     #[arg(long, env = "SLOTD_WEBHOOK_CONCURRENCY", default_value_t = 256, value_parser = clap::value_parser!(u16).range(1..))]
     webhook_concurrency: u16,
-    /// Webhook POSTs in flight at once to one endpoint from this process.
+    /// Webhook POSTs in flight at once to one endpoint from this process (as many again are
+    /// claimed ahead, so the next starts the moment one finishes).
     #[arg(long, env = "SLOTD_WEBHOOK_ENDPOINT_CONCURRENCY", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
     webhook_endpoint_concurrency: u16,
     /// How often an idle worker looks for deliveries queued by other processes (this process's
@@ -143,11 +144,12 @@ impl WorkerArgs {
         }
     }
 
-    /// A worker over `store` with this process's secret.
-    fn worker(&self, store: &Store, secret: &[u8]) -> Worker {
+    /// A worker over the database of `store` (on its own connections) with this process's secret.
+    async fn worker(&self, store: &Store, secret: &[u8]) -> anyhow::Result<Worker> {
         let config = self.config();
         let sender = Sender::new(crate::ssrf::Resolver::System, self.allow_private_webhooks, config.timeout);
-        Worker::new(store.clone(), Arc::new(crate::sealing::Sealer::derive(secret)), sender, config)
+        let store = store.for_delivery_worker().await.context("connecting the delivery worker")?;
+        Ok(Worker::new(store, Arc::new(crate::sealing::Sealer::derive(secret)), sender, config))
     }
 }
 
@@ -293,7 +295,7 @@ impl Cli {
                 let store = self.database.open().await?;
                 let secret = server_secret(&self.database, &store, args.secret_key.clone())?;
                 tracing::info!(backend = ?store.backend(), "slotd delivery worker running");
-                args.worker(&store, &secret).run(app::shutdown_signal()).await;
+                args.worker(&store, &secret).await?.run(app::shutdown_signal()).await;
                 store.close().await;
                 Ok(())
             }
@@ -362,8 +364,13 @@ async fn serve(database: &DatabaseArgs, args: ServeArgs) -> anyhow::Result<()> {
     let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stopped| *stopped).await;
     };
-    let worker = (!args.no_delivery_worker)
-        .then(|| tokio::spawn(args.worker.worker(&store, &secret).run(until_stopped(stopping.clone()))));
+    let worker = match args.no_delivery_worker {
+        true => None,
+        false => {
+            let worker = args.worker.worker(&store, &secret).await?;
+            Some(tokio::spawn(worker.run(until_stopped(stopping.clone()))))
+        }
+    };
     let janitor = tokio::spawn(expire_idempotency_keys(store.clone()));
     app::serve(listener, app::router(state), until_stopped(stopping)).await?;
     janitor.abort();

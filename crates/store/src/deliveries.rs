@@ -248,37 +248,78 @@ impl Store {
         lease: std::time::Duration,
         skip: &[Uuid],
     ) -> Result<Vec<ClaimedDelivery>> {
+        let room: Vec<(Uuid, u32)> = skip.iter().map(|id| (*id, 0)).collect();
+        self.claim_deliveries_within(limit, lease, limit, &room).await
+    }
+
+    /// Claims like [`Store::claim_deliveries`], taking at most `per_endpoint` attempts of any one
+    /// endpoint, or the number given for it in `room` (0: none). Among the `limit` oldest due
+    /// attempts only those within their endpoint's room are claimed, so a worker never takes
+    /// more of an endpoint than it can start now (and never has to hand attempts back).
+    pub async fn claim_deliveries_within(
+        &self,
+        limit: u32,
+        lease: std::time::Duration,
+        per_endpoint: u32,
+        room: &[(Uuid, u32)],
+    ) -> Result<Vec<ClaimedDelivery>> {
         let at = to_us(now());
         let lease_until = at.saturating_add(i64::try_from(lease.as_micros()).unwrap_or(i64::MAX));
-        let skip_clause = if skip.is_empty() {
+        let full: Vec<Uuid> = room.iter().filter(|(_, n)| *n == 0).map(|(id, _)| *id).collect();
+        let partly: Vec<(Uuid, u32)> = room.iter().filter(|(_, n)| *n > 0).copied().collect();
+        let skip_clause = if full.is_empty() {
             String::new()
         } else {
-            format!("AND endpoint_id NOT IN ({})", placeholders(4, skip.len()))
+            format!("AND endpoint_id NOT IN ({})", placeholders(5, full.len()))
         };
+        let mut allowance = String::from("$4");
+        if !partly.is_empty() {
+            let first = 5 + full.len();
+            let arms: Vec<String> =
+                (0..partly.len()).map(|i| format!("WHEN ${} THEN ${}", first + 2 * i, first + 2 * i + 1)).collect();
+            allowance = format!("CASE r.endpoint_id {} ELSE $4 END", arms.join(" "));
+        }
         let lock = match self.backend {
             Backend::Postgres => "FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
+        // The oldest due candidates, numbered within their endpoint; only those within the
+        // endpoint's allowance are claimed (PostgreSQL's row locks on the others end with the
+        // statement).
+        let candidates = format!(
+            "candidates AS (SELECT id, endpoint_id, due_us FROM webhook_attempts WHERE status = 'pending' \
+             AND due_us <= $2 {skip_clause} ORDER BY due_us LIMIT $3 {lock}), \
+             ranked AS (SELECT id, endpoint_id, row_number() OVER (PARTITION BY endpoint_id ORDER BY due_us, id) \
+             AS place FROM candidates)"
+        );
         let update = format!(
-            "UPDATE webhook_attempts SET due_us = $1, claims = claims + 1 WHERE id IN (SELECT id FROM webhook_attempts \
-             WHERE status = 'pending' AND due_us <= $2 {skip_clause} ORDER BY due_us LIMIT $3 {lock})"
+            "UPDATE webhook_attempts SET due_us = $1, claims = claims + 1 WHERE id IN \
+             (SELECT r.id FROM ranked r WHERE r.place <= {allowance})"
         );
         let joins = "JOIN events ev ON ev.id = a.event_id JOIN webhook_endpoints w ON w.id = a.endpoint_id";
         let bind_all = |sql: String| {
-            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(lease_until).bind(at).bind(i64::from(limit));
-            for id in skip {
+            let mut query = sqlx::query(AssertSqlSafe(sql))
+                .bind(lease_until)
+                .bind(at)
+                .bind(i64::from(limit))
+                .bind(i64::from(per_endpoint));
+            for id in &full {
                 query = query.bind(id.to_string());
+            }
+            for (id, n) in &partly {
+                query = query.bind(id.to_string()).bind(i64::from(*n));
             }
             query
         };
         let rows = match self.backend {
             Backend::Postgres => {
-                let sql = format!("WITH a AS ({update} RETURNING *) SELECT {CLAIMED_COLUMNS} FROM a {joins}");
+                let sql =
+                    format!("WITH {candidates}, a AS ({update} RETURNING *) SELECT {CLAIMED_COLUMNS} FROM a {joins}");
                 bind_all(sql).fetch_all(&self.pool).await?
             }
             Backend::Sqlite => {
                 let mut tx = self.begin_write().await?;
-                let ids: Vec<i64> = bind_all(format!("{update} RETURNING id"))
+                let ids: Vec<i64> = bind_all(format!("WITH {candidates} {update} RETURNING id"))
                     .fetch_all(&mut *tx)
                     .await?
                     .iter()

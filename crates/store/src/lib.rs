@@ -60,11 +60,33 @@ pub struct Store {
     /// Bumped after every commit that queued webhook deliveries, so this process's delivery
     /// workers wake at once instead of at their next poll.
     deliveries_queued: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
+    /// The URL it was opened with (for [`Store::for_delivery_worker`]).
+    url: std::sync::Arc<str>,
 }
 
 impl Store {
     /// Connects to `postgres://…` or `sqlite://…` (the SQLite file is created if missing).
     pub async fn connect(url: &str) -> Result<Store> {
+        Store::open(url, false).await
+    }
+
+    /// A store for a delivery worker: its own connections to the same database, sharing this
+    /// store's wake-ups. On PostgreSQL its commits do not wait for the WAL flush
+    /// (`synchronous_commit = off`): a worker only writes claims and outcomes, and losing the last
+    /// few of those in a database crash only makes their attempts due again (delivered at least
+    /// once, as always), while not waiting for the disk keeps claims fast.
+    pub async fn for_delivery_worker(&self) -> Result<Store> {
+        match self.backend {
+            Backend::Sqlite => Ok(self.clone()),
+            Backend::Postgres => {
+                let mut store = Store::open(&self.url, true).await?;
+                store.deliveries_queued = self.deliveries_queued.clone();
+                Ok(store)
+            }
+        }
+    }
+
+    async fn open(url: &str, relaxed_commits: bool) -> Result<Store> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Backend::Postgres
@@ -101,13 +123,26 @@ impl Store {
             }
             Backend::Postgres => {
                 AnyPoolOptions::new()
-                    .max_connections(16)
+                    .max_connections(if relaxed_commits { 4 } else { 16 })
                     .acquire_timeout(std::time::Duration::from_secs(5))
+                    .after_connect(move |conn, _meta| {
+                        Box::pin(async move {
+                            if relaxed_commits {
+                                conn.execute("SET synchronous_commit = off").await?;
+                            }
+                            Ok(())
+                        })
+                    })
                     .connect_with(options)
                     .await?
             }
         };
-        Ok(Store { pool, backend, deliveries_queued: std::sync::Arc::new(tokio::sync::watch::Sender::new(0)) })
+        Ok(Store {
+            pool,
+            backend,
+            deliveries_queued: std::sync::Arc::new(tokio::sync::watch::Sender::new(0)),
+            url: std::sync::Arc::from(url),
+        })
     }
 
     /// The backend this store talks to.

@@ -25,6 +25,7 @@ conformance!(
     claims_respect_the_limit_and_never_hand_out_a_row_twice,
     a_claimed_row_comes_back_only_when_its_lease_ends_or_it_is_released,
     claims_skip_the_given_endpoints_and_rows_not_yet_due,
+    a_claim_takes_no_more_of_an_endpoint_than_its_room,
     a_success_is_stored_with_its_answer,
     an_outcome_from_a_lost_lease_is_stale_and_changes_nothing,
     a_failure_with_a_retry_queues_the_next_attempt_and_one_without_does_not,
@@ -387,6 +388,27 @@ async fn claims_skip_the_given_endpoints_and_rows_not_yet_due(db: &TestDatabase)
     let retried = claim(store).await;
     assert_eq!(retried.len(), 1);
     assert_eq!((retried[0].endpoint_id, retried[0].attempt, retried[0].origin.as_str()), (c, 2, "retry"));
+}
+
+async fn a_claim_takes_no_more_of_an_endpoint_than_its_room(db: &TestDatabase) {
+    let store = &db.store;
+    let org = org(store).await;
+    let slow = endpoint(store, org, "slow", &[], true).await;
+    let quick = endpoint(store, org, "quick", &[], true).await;
+    let idle = endpoint(store, org, "idle", &[], true).await;
+    for n in 0..5 {
+        host_created(store, org, &format!("Host {n}")).await;
+    }
+    // Room: one more for `slow`, none for `idle`, and at most two for any other endpoint.
+    let claimed = store.claim_deliveries_within(ALL, LONG, 2, &[(slow, 1), (idle, 0)]).await.unwrap();
+    let count = |endpoint: Uuid| claimed.iter().filter(|c| c.endpoint_id == endpoint).count();
+    assert_eq!((count(slow), count(quick), count(idle)), (1, 2, 0));
+    // The oldest of each endpoint were taken, and what was not taken is still due.
+    let oldest = |endpoint: Uuid| claimed.iter().filter(|c| c.endpoint_id == endpoint).map(|c| c.id).min();
+    let slow_pending: Vec<i64> = pending(store, org, slow).await.iter().map(|a| a.id).collect();
+    assert_eq!(oldest(slow), slow_pending.iter().min().copied());
+    let rest = claim(store).await;
+    assert_eq!(rest.len(), 15 - 3, "every other attempt was left due");
 }
 
 async fn a_success_is_stored_with_its_answer(db: &TestDatabase) {

@@ -3,12 +3,12 @@
 //! cannot miss a route).
 
 mod bookings;
+mod deliveries;
 mod event_types;
 mod events;
 mod hosts;
 pub mod manage;
 pub mod slots;
-mod deliveries;
 mod webhooks;
 
 pub use event_types::event_type_event;

@@ -2,17 +2,21 @@
 //! happened. It runs inside `slotd serve` (unless `--no-delivery-worker`) and alone as
 //! `slotd worker`; any number of workers may share one PostgreSQL database.
 //!
-//! Isolation: a worker makes at most `endpoint_concurrency` attempts to one endpoint at a time
-//! and, while an endpoint is at that limit, claims nothing more for it (the claim query skips
-//! it), so a slow or dead endpoint holds only its own share and never a place in line ahead of
-//! other endpoints' deliveries. Outcomes go to one recorder task that writes them in batches.
+//! Each endpoint has a lane in the worker: up to `endpoint_concurrency` runners POST its attempts
+//! one after another, from a queue the claimer keeps topped up (up to as many again, claimed
+//! ahead), so the next attempt starts the moment one finishes, without a database round trip.
+//!
+//! Isolation: a claim takes no more of an endpoint than its lane has room for, and skips full
+//! lanes altogether, so a slow or dead endpoint holds only its own share and never a place in
+//! line ahead of other endpoints' deliveries. Outcomes go to one recorder task that writes them
+//! in batches.
 
 pub mod send;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use slotd_core::webhook::{RetrySchedule, SigningSecret, signature_header};
@@ -33,7 +37,7 @@ pub struct WorkerConfig {
     pub schedule: RetrySchedule,
     /// An endpoint whose every attempt failed for this long is disabled.
     pub disable_after: Duration,
-    /// Attempts in flight at once in this worker.
+    /// Attempts this worker holds at once (in flight, or claimed ahead to start next).
     pub concurrency: usize,
     /// Attempts in flight at once to one endpoint in this worker.
     pub endpoint_concurrency: usize,
@@ -63,17 +67,27 @@ impl WorkerConfig {
     }
 }
 
+/// One endpoint's share of a worker: attempts claimed for it and not started yet, and how many
+/// runners are making its attempts right now.
+#[derive(Default)]
+struct Lane {
+    queue: VecDeque<(ClaimedDelivery, Instant)>,
+    running: usize,
+    /// Its last attempt took over a second: claim no further ahead than one attempt per place.
+    slow: bool,
+}
+
 /// Everything a delivery needs, shared by the worker's tasks.
 struct Shared {
     store: Store,
     sealer: Arc<Sealer>,
     sender: Sender,
     config: WorkerConfig,
-    /// Attempts in flight per endpoint.
-    busy: Mutex<HashMap<Uuid, usize>>,
-    /// Attempts in flight in all.
-    in_flight: AtomicUsize,
-    /// Signalled when an endpoint at its limit (or the worker at its own) frees a place.
+    /// Per endpoint: claimed attempts waiting, and runners at work.
+    lanes: Mutex<HashMap<Uuid, Lane>>,
+    /// Attempts this worker holds (claimed and not finished).
+    held: AtomicUsize,
+    /// Signalled when a lane runs low or the worker can hold more: time to claim.
     freed: Notify,
     /// Opened secrets by their sealed form (opening costs an AEAD decryption per delivery).
     secrets: Mutex<HashMap<String, Option<SigningSecret>>>,
@@ -93,57 +107,39 @@ impl Worker {
                 sealer,
                 sender,
                 config,
-                busy: Mutex::new(HashMap::new()),
-                in_flight: AtomicUsize::new(0),
+                lanes: Mutex::new(HashMap::new()),
+                held: AtomicUsize::new(0),
                 freed: Notify::new(),
                 secrets: Mutex::new(HashMap::new()),
             }),
         }
     }
 
-    /// Delivers until `shutdown` resolves, then lets the attempts in flight finish (each within
-    /// the time limit) and records their outcomes.
+    /// Delivers until `shutdown` resolves, then hands back the attempts it claimed but had not
+    /// started, lets the ones in flight finish (each within the time limit) and records them.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
         let shared = self.shared;
         let config = shared.config.clone();
         let (outcomes, received) = mpsc::unbounded_channel();
         let recorder = tokio::spawn(record(shared.store.clone(), received, config.disable_after));
         let mut wakeups = shared.store.delivery_wakeups();
-        let mut tasks: JoinSet<()> = JoinSet::new();
-        let batch = u32::try_from(config.concurrency.min(200)).unwrap_or(200);
+        let mut runners: JoinSet<()> = JoinSet::new();
+        let lane_cap = shared.lane_capacity();
         tokio::pin!(shutdown);
         loop {
-            while tasks.try_join_next().is_some() {}
-            let room = config.concurrency.saturating_sub(shared.in_flight.load(Ordering::Acquire));
+            while runners.try_join_next().is_some() {}
+            let room = config.concurrency.saturating_sub(shared.held.load(Ordering::Acquire));
             let mut more_due = false;
             if room > 0 {
-                let skip: Vec<Uuid> = {
-                    let busy = shared.busy.lock().expect("busy map");
-                    busy.iter().filter(|(_, n)| **n >= config.endpoint_concurrency).map(|(id, _)| *id).collect()
-                };
-                let want = batch.min(u32::try_from(room).unwrap_or(batch));
-                match shared.store.claim_deliveries(want, config.lease(), &skip).await {
+                let want = u32::try_from(room.min(MAX_CLAIM)).unwrap_or(1);
+                match shared.store.claim_deliveries_within(want, config.lease(), lane_cap, &shared.lane_room()).await {
                     Ok(claimed) => {
                         more_due = claimed.len() == want as usize;
-                        let mut give_back = Vec::new();
-                        for job in claimed {
-                            if !shared.take_place(job.endpoint_id) {
-                                give_back.push((job.id, job.claims));
-                                continue;
-                            }
+                        shared.held.fetch_add(claimed.len(), Ordering::AcqRel);
+                        for endpoint in shared.enqueue(claimed) {
                             let shared = shared.clone();
                             let outcomes = outcomes.clone();
-                            tasks.spawn(async move {
-                                let endpoint = job.endpoint_id;
-                                let outcome = shared.deliver(job).await;
-                                let _ = outcomes.send(outcome);
-                                shared.give_place(endpoint);
-                            });
-                        }
-                        if !give_back.is_empty()
-                            && let Err(e) = shared.store.release_deliveries(&give_back).await
-                        {
-                            tracing::warn!(error = %e, "could not hand back claimed deliveries (they return when their lease ends)");
+                            runners.spawn(async move { shared.run_lane(endpoint, outcomes).await });
                         }
                     }
                     Err(e) => {
@@ -155,52 +151,128 @@ impl Worker {
                     }
                 }
             }
-            if more_due && shared.in_flight.load(Ordering::Acquire) < config.concurrency {
+            if more_due && shared.held.load(Ordering::Acquire) < config.concurrency {
                 continue;
             }
             tokio::select! {
                 () = &mut shutdown => break,
-                _ = wakeups.changed() => {}
+                _ = wakeups.changed() => {
+                    // Let changes committed in the same instant share one claim.
+                    tokio::time::sleep(COALESCE).await;
+                }
                 () = shared.freed.notified() => {}
                 () = tokio::time::sleep(config.poll_interval) => {}
             }
         }
-        while tasks.join_next().await.is_some() {}
+        // Attempts claimed but not started go back to the queue for other workers at once.
+        let unstarted: Vec<(i64, i64)> = {
+            let mut lanes = shared.lanes.lock().expect("lanes");
+            lanes.values_mut().flat_map(|lane| lane.queue.drain(..)).map(|(job, _)| (job.id, job.claims)).collect()
+        };
+        if !unstarted.is_empty() {
+            shared.held.fetch_sub(unstarted.len(), Ordering::AcqRel);
+            if let Err(e) = shared.store.release_deliveries(&unstarted).await {
+                tracing::warn!(error = %e, "could not hand back unstarted deliveries (they return when their lease ends)");
+            }
+        }
+        while runners.join_next().await.is_some() {}
         drop(outcomes);
         let _ = recorder.await;
     }
 }
 
+/// Most attempts one claim takes.
+const MAX_CLAIM: usize = 200;
+/// How long a woken worker waits for more changes before it claims.
+const COALESCE: Duration = Duration::from_millis(2);
+/// Attempts claimed ahead per place in flight.
+const AHEAD: usize = 4;
+
 impl Shared {
-    /// Takes a place for `endpoint`; false when it is at its limit.
-    fn take_place(&self, endpoint: Uuid) -> bool {
-        let mut busy = self.busy.lock().expect("busy map");
-        let n = busy.entry(endpoint).or_insert(0);
-        if *n >= self.config.endpoint_concurrency {
-            return false;
-        }
-        *n += 1;
-        self.in_flight.fetch_add(1, Ordering::AcqRel);
-        true
+    /// How many attempts of one endpoint a worker holds at most: its places in flight, and four
+    /// times as many claimed ahead so the next attempt starts the moment a place frees. (One
+    /// that waits so long that its lease could end before it finishes is not sent: see
+    /// [`Shared::run_lane`].)
+    fn lane_capacity(&self) -> u32 {
+        u32::try_from(self.config.endpoint_concurrency.saturating_mul(1 + AHEAD)).unwrap_or(u32::MAX)
     }
 
-    /// Gives a place back, waking the claimer when the endpoint had been at its limit.
-    fn give_place(&self, endpoint: Uuid) {
-        let was_full = {
-            let mut busy = self.busy.lock().expect("busy map");
-            let n = busy.entry(endpoint).or_insert(1);
-            let was_full = *n >= self.config.endpoint_concurrency;
-            *n -= 1;
-            if *n == 0 {
-                busy.remove(&endpoint);
+    /// What each endpoint with a lane may still take in a claim (0: skip it).
+    fn lane_room(&self) -> Vec<(Uuid, u32)> {
+        let places = self.config.endpoint_concurrency;
+        let lanes = self.lanes.lock().expect("lanes");
+        lanes
+            .iter()
+            .map(|(id, lane)| {
+                let cap = places * if lane.slow { 2 } else { 1 + AHEAD };
+                (*id, u32::try_from(cap.saturating_sub(lane.queue.len() + lane.running)).unwrap_or(0))
+            })
+            .collect()
+    }
+
+    /// Queues claimed attempts in their lanes; answers one endpoint per runner to start.
+    fn enqueue(&self, claimed: Vec<ClaimedDelivery>) -> Vec<Uuid> {
+        let mut lanes = self.lanes.lock().expect("lanes");
+        let mut touched = Vec::new();
+        for job in claimed {
+            let endpoint = job.endpoint_id;
+            lanes.entry(endpoint).or_default().queue.push_back((job, Instant::now()));
+            if !touched.contains(&endpoint) {
+                touched.push(endpoint);
             }
-            was_full
-        };
-        let in_flight = self.in_flight.fetch_sub(1, Ordering::AcqRel);
-        // The claimer needs waking only when something was at a limit.
-        if was_full || in_flight >= self.config.concurrency {
-            self.freed.notify_one();
         }
+        let mut start = Vec::new();
+        for endpoint in touched {
+            let lane = lanes.get_mut(&endpoint).expect("lane just filled");
+            let new_runners = self.config.endpoint_concurrency.saturating_sub(lane.running).min(lane.queue.len());
+            lane.running += new_runners;
+            start.extend(std::iter::repeat_n(endpoint, new_runners));
+        }
+        start
+    }
+
+    /// A runner: makes the lane's queued attempts one after another until none is left.
+    async fn run_lane(&self, endpoint: Uuid, outcomes: mpsc::UnboundedSender<AttemptOutcome>) {
+        let low_water = self.config.endpoint_concurrency * AHEAD / 2;
+        // An attempt must be able to finish (time limit plus a margin for recording it) before
+        // its claim's lease ends; one that waited longer is left to fall due again unsent.
+        let latest_start = self.config.lease().saturating_sub(self.config.timeout + Duration::from_secs(2));
+        loop {
+            let (job, claimed_at, running_low) = {
+                let mut lanes = self.lanes.lock().expect("lanes");
+                let lane = lanes.entry(endpoint).or_default();
+                match lane.queue.pop_front() {
+                    Some((job, claimed_at)) => (job, claimed_at, lane.queue.len() == low_water),
+                    None => {
+                        lane.running -= 1;
+                        if lane.running == 0 {
+                            lanes.remove(&endpoint);
+                        }
+                        break;
+                    }
+                }
+            };
+            if running_low {
+                self.freed.notify_one();
+            }
+            if claimed_at.elapsed() <= latest_start {
+                let started = Instant::now();
+                let outcome = self.deliver(job).await;
+                let _ = outcomes.send(outcome);
+                let slow = started.elapsed() > Duration::from_secs(1);
+                if let Some(lane) = self.lanes.lock().expect("lanes").get_mut(&endpoint) {
+                    lane.slow = slow;
+                }
+            } else {
+                metrics::counter!("webhook_attempts_total", "outcome" => "lease_expired_unsent").increment(1);
+            }
+            let held = self.held.fetch_sub(1, Ordering::AcqRel);
+            if held >= self.config.concurrency {
+                self.freed.notify_one();
+            }
+        }
+        // The lane has room again (it may have been skipped while full).
+        self.freed.notify_one();
     }
 
     /// The secret a sealed value opens to (cached); `None` when this server's key cannot open it.

@@ -111,7 +111,7 @@ impl Sender {
             .connect_timeout(timeout.min(Duration::from_secs(5)))
             // A proxy from the environment would connect on our behalf to addresses we never vetted.
             .no_proxy()
-            .pool_max_idle_per_host(64)
+            .pool_max_idle_per_host(256)
             .pool_idle_timeout(Duration::from_secs(30))
             .dns_resolver(Arc::new(GuardedResolver { resolver, allow_private }))
             .build()
