@@ -6,16 +6,15 @@
 //! PostgreSQL runs three processes (the exclusion constraint decides); SQLite runs one process
 //! (its write lock decides). Each run prints its figures.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod common;
 
+use common::process::{self, Process};
 use futures_like::join_all;
 use reqwest::Client;
 use serde_json::{Value, json};
 use slotd_store::Plan;
 use slotd_store::testing::TestDatabase;
 
-const BIN: &str = env!("CARGO_BIN_EXE_slotd");
 const SECRET: &str = "concurrency-test-secret-0123456789abcdef";
 /// The contested morning: 30-minute bookings on a 15-minute grid, so neighbouring starts overlap.
 const WINDOW_START: &str = "2027-03-01T09:00:00Z";
@@ -39,43 +38,6 @@ mod futures_like {
     }
 }
 
-/// A `slotd serve` child process on a loopback port.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    fn start(database_url: &str) -> Server {
-        let mut child = Command::new(BIN)
-            .args(["--log-format", "json", "--database-url", database_url])
-            .args(["serve", "--listen", "127.0.0.1:0", "--secret-key", SECRET])
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start slotd");
-        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-        let address = loop {
-            let line = lines.next().expect("slotd exited before listening").expect("read stderr");
-            if line.contains("slotd listening") {
-                let log: Value = serde_json::from_str(&line).expect("a JSON log line");
-                break log["fields"]["address"].as_str().expect("address field").to_owned();
-            }
-        };
-        // Keep draining the log so the child never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Server { child, base: format!("http://{address}") }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn at(offset_minutes: i64) -> String {
     let start: jiff::Timestamp = WINDOW_START.parse().unwrap();
     (start + jiff::SignedDuration::from_mins(offset_minutes)).to_string()
@@ -96,9 +58,10 @@ async fn send(client: Client, url: String, key: String, body: Value) -> Result<b
 async fn run(db: TestDatabase, processes: usize, label: &str) {
     let org = db.store.create_organization("Race", Plan::Growth).await.unwrap().id;
     let key = slotd::keys::create_api_key(&db.store, org).await.unwrap();
-    let servers: Vec<Server> = (0..processes).map(|_| Server::start(&db.url)).collect();
+    let servers: Vec<(Process, String)> =
+        (0..processes).map(|n| process::serve(&format!("serve-{n}"), &db.url, &["--secret-key", SECRET])).collect();
     let client = Client::new();
-    let base = &servers[0].base;
+    let base = &servers[0].1;
     let post = |path: &str, body: Value| {
         let request = client.post(format!("{base}{path}")).bearer_auth(&key).json(&body);
         async move {
@@ -146,7 +109,7 @@ async fn run(db: TestDatabase, processes: usize, label: &str) {
     let mut requests = Vec::new();
     let mut targets = Vec::new();
     for i in 0..REQUESTS {
-        let server = &servers[i % servers.len()].base;
+        let server = &servers[i % servers.len()].1;
         let offset = 15 * ((i as i64 * 7) % CONTESTED_STARTS);
         let (url, body) = if i % 4 == 0 {
             let id = &movable[i / 4];

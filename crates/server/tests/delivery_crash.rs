@@ -6,23 +6,23 @@
 //! The run prints its counts (see them with `--nocapture`).
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+mod common;
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
+use common::process::{self, Process};
 use reqwest::Client;
 use serde_json::{Value, json};
 use slotd_store::Plan;
 use slotd_store::testing::TestDatabase;
 
-const BIN: &str = env!("CARGO_BIN_EXE_slotd");
 const SECRET: &str = "delivery-crash-test-secret-0123456789abcdef";
 const EVENTS: usize = 10_000;
 const CREATE_CONCURRENCY: usize = 32;
@@ -30,63 +30,6 @@ const CREATE_CONCURRENCY: usize = 32;
 const KILL_AFTER: usize = 2_500;
 /// Deadline for the delivery phase (from starting the workers to nothing pending).
 const DELIVERY_DEADLINE: Duration = Duration::from_secs(120);
-
-/// A `slotd` child process whose log is kept (for failure messages); killed on drop.
-struct Process {
-    name: String,
-    child: Child,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Process {
-    /// Starts `slotd --log-format json --database-url <url> <args…>` and waits (up to 60 s) for a
-    /// log line containing `ready`, which it returns.
-    fn start(name: &str, database_url: &str, args: &[&str], ready: &'static str) -> (Process, String) {
-        let mut child = Command::new(BIN)
-            .args(["--log-format", "json", "--database-url", database_url])
-            .args(args)
-            .env("RUST_LOG", "info,sqlx=warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start slotd");
-        let stderr = child.stderr.take().expect("stderr");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = mpsc::channel();
-        let keep = log.clone();
-        // Keep draining the log so the child never blocks on a full pipe.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if line.contains(ready) {
-                    let _ = tx.send(line.clone());
-                }
-                keep.lock().unwrap().push(line);
-            }
-        });
-        let process = Process { name: name.to_owned(), child, log };
-        match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(line) => (process, line),
-            Err(_) => panic!("{name} did not log {ready:?} within 60 s; log:\n{}", process.log_text()),
-        }
-    }
-
-    fn log_text(&self) -> String {
-        format!("--- {} ---\n{}", self.name, self.log.lock().unwrap().join("\n"))
-    }
-
-    /// SIGKILL and reap.
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 fn start_worker(name: &str, database_url: &str) -> Process {
     let args = [
@@ -168,22 +111,8 @@ async fn ten_thousand_events_survive_a_killed_worker_on_postgresql() {
     let key = slotd::keys::create_api_key(&db.store, org).await.unwrap();
 
     // The API alone: no delivery happens until the workers start.
-    let (api, line) = Process::start(
-        "api",
-        &db.url,
-        &[
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--secret-key",
-            SECRET,
-            "--allow-private-webhooks",
-            "--no-delivery-worker",
-        ],
-        "slotd listening",
-    );
-    let log: Value = serde_json::from_str(&line).expect("a JSON log line");
-    let base = format!("http://{}", log["fields"]["address"].as_str().expect("address field"));
+    let (api, base) =
+        process::serve("api", &db.url, &["--secret-key", SECRET, "--allow-private-webhooks", "--no-delivery-worker"]);
 
     // The receiver: loopback, answers 204 at once.
     let received = Arc::new(Received::default());

@@ -10,23 +10,23 @@
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+mod common;
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
+use common::process;
 use jiff::Timestamp;
 use reqwest::Client;
 use serde_json::{Value, json};
 use slotd_store::testing::TestDatabase;
 use slotd_store::{Plan, Store};
 
-const BIN: &str = env!("CARGO_BIN_EXE_slotd");
 const SECRET: &str = "isolation-test-secret-0123456789abcdef";
 /// Changes per second during a measured phase.
 const RATE: u64 = 100;
@@ -42,43 +42,6 @@ const SLOW_SLEEP: Duration = Duration::from_secs(30);
 /// the assertion is p99_B <= 1.5 × max(p99_A, 10 ms). Both raw figures are printed.
 const BASELINE_FLOOR_MS: f64 = 10.0;
 const MAX_RATIO: f64 = 1.5;
-
-/// A `slotd serve` child process (API and delivery worker) on a loopback port; killed on drop.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    fn start(database_url: &str) -> Server {
-        let mut child = Command::new(BIN)
-            .args(["--log-format", "json", "--database-url", database_url])
-            .args(["serve", "--listen", "127.0.0.1:0", "--secret-key", SECRET, "--allow-private-webhooks"])
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start slotd");
-        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-        let address = loop {
-            let line = lines.next().expect("slotd exited before listening").expect("read stderr");
-            if line.contains("slotd listening") {
-                let log: Value = serde_json::from_str(&line).expect("a JSON log line");
-                break log["fields"]["address"].as_str().expect("address field").to_owned();
-            }
-        };
-        // Keep draining the log so the child never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Server { child, base: format!("http://{address}") }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// What the healthy receiver saw: per webhook-id, the phase tag (from the host's name) and the
 /// latency in milliseconds; plus how many deliveries repeated an id already seen.
@@ -223,8 +186,7 @@ async fn create_endpoint(client: &Client, base: &str, key: &str, url: &str, desc
 async fn run(url: String, store: Store) {
     let org = store.create_organization("Isolation", Plan::Growth).await.unwrap().id;
     let key = slotd::keys::create_api_key(&store, org).await.unwrap();
-    let server = Server::start(&url);
-    let base = server.base.clone();
+    let (server, base) = process::serve("slotd", &url, &["--secret-key", SECRET, "--allow-private-webhooks"]);
     let client = Client::new();
 
     let healthy = Arc::new(Healthy::default());
