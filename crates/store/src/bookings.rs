@@ -602,9 +602,11 @@ impl Store {
         if let Some(request) = idempotency {
             Self::insert_answer(&mut tx, org, request, &out.answer).await?;
         }
-        self.insert_event(&mut tx, org, out.event_type, out.event_data).await?;
+        let queued = self.insert_event(&mut tx, org, out.event_type, out.event_data).await?;
         tx.commit().await.map_err(map_slot_taken)?;
-        self.wake_delivery_workers();
+        if queued {
+            self.wake_delivery_workers();
+        }
         Ok(booking)
     }
 
@@ -711,9 +713,11 @@ impl Store {
         if let Some(request) = idempotency {
             Self::insert_answer(&mut tx, org, request, &out.answer).await?;
         }
-        self.insert_event(&mut tx, org, out.event_type, out.event_data).await?;
+        let queued = self.insert_event(&mut tx, org, out.event_type, out.event_data).await?;
         tx.commit().await.map_err(map_slot_taken)?;
-        self.wake_delivery_workers();
+        if queued {
+            self.wake_delivery_workers();
+        }
         Ok(Some(booking))
     }
 

@@ -112,9 +112,11 @@ impl Store {
             created_at: at,
             updated_at: at,
         };
-        self.insert_event(&mut tx, org, "event_type.created", event_data(&event_type)).await?;
+        let queued = self.insert_event(&mut tx, org, "event_type.created", event_data(&event_type)).await?;
         tx.commit().await?;
-        self.wake_delivery_workers();
+        if queued {
+            self.wake_delivery_workers();
+        }
         Ok(event_type)
     }
 
@@ -259,9 +261,11 @@ impl Store {
             .await?;
         insert_hosts(&mut tx, id, &new.host_ids).await?;
         event_type.host_ids = new.host_ids;
-        self.insert_event(&mut tx, org, "event_type.updated", event_data(&event_type)).await?;
+        let queued = self.insert_event(&mut tx, org, "event_type.updated", event_data(&event_type)).await?;
         tx.commit().await?;
-        self.wake_delivery_workers();
+        if queued {
+            self.wake_delivery_workers();
+        }
         Ok(Some(event_type))
     }
 
@@ -287,9 +291,11 @@ impl Store {
         }
         // The soft-deleted row keeps its hosts for history; the slug becomes free again.
         event_type.updated_at = now();
-        self.insert_event(&mut tx, org, "event_type.deleted", event_data(&event_type)).await?;
+        let queued = self.insert_event(&mut tx, org, "event_type.deleted", event_data(&event_type)).await?;
         tx.commit().await?;
-        self.wake_delivery_workers();
+        if queued {
+            self.wake_delivery_workers();
+        }
         Ok(Some(event_type))
     }
 

@@ -43,14 +43,15 @@ const SUBSCRIBED: &str = "FROM webhook_endpoints w WHERE w.organization_id = $2 
 impl Store {
     /// Writes one event inside the caller's transaction, with the first delivery attempt to every
     /// endpoint subscribed to it (the transactional outbox: the change, its event and its
-    /// deliveries commit or vanish together). Call [`Store::wake_delivery_workers`] after the commit.
+    /// deliveries commit or vanish together). Answers whether any delivery was queued: then call
+    /// [`Store::wake_delivery_workers`] after the commit.
     pub(crate) async fn insert_event(
         &self,
         tx: &mut Transaction<'static, Any>,
         org: OrgId,
         event_type: &str,
         data: serde_json::Value,
-    ) -> Result<Event> {
+    ) -> Result<bool> {
         let event = Event { id: new_event_id(), event_type: event_type.to_owned(), data, created_at: now() };
         let insert_event =
             "INSERT INTO events (id, organization_id, type, data, created_us) VALUES ($1, $2, $3, $5, $6)";
@@ -65,8 +66,10 @@ impl Store {
             }
             Backend::Sqlite => vec![insert_event.to_owned(), fan_out],
         };
+        let mut queued = 0;
         for sql in statements {
-            sqlx::query(AssertSqlSafe(sql))
+            // The fan-out is the last statement; its count is the number of deliveries queued.
+            queued = sqlx::query(AssertSqlSafe(sql))
                 .bind(&event.id)
                 .bind(org.0.to_string())
                 .bind(&event.event_type)
@@ -74,9 +77,10 @@ impl Store {
                 .bind(event.data.to_string())
                 .bind(to_us(event.created_at))
                 .execute(&mut **tx)
-                .await?;
+                .await?
+                .rows_affected();
         }
-        Ok(event)
+        Ok(queued > 0)
     }
 
     /// Wakes this process's delivery workers (after a commit that may have queued deliveries).

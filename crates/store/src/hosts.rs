@@ -94,9 +94,11 @@ impl Store {
         .bind(to_us(at))
         .execute(&mut *tx)
         .await?;
-        self.insert_event(&mut tx, org, "host.created", event_data(&host)).await?;
+        let queued = self.insert_event(&mut tx, org, "host.created", event_data(&host)).await?;
         tx.commit().await?;
-        self.wake_delivery_workers();
+        if queued {
+            self.wake_delivery_workers();
+        }
         Ok(host)
     }
 
@@ -152,9 +154,11 @@ impl Store {
         .await?;
         let Some(row) = row else { return Ok(None) };
         let host = host_from_row(&row)?;
-        self.insert_event(&mut tx, org, "host.updated", event_data(&host)).await?;
+        let queued = self.insert_event(&mut tx, org, "host.updated", event_data(&host)).await?;
         tx.commit().await?;
-        self.wake_delivery_workers();
+        if queued {
+            self.wake_delivery_workers();
+        }
         Ok(Some(host))
     }
 
@@ -191,9 +195,11 @@ impl Store {
             return Ok(HostDeletion::InUse(ids));
         }
         let host = host_from_row(&row)?;
-        self.insert_event(&mut tx, org, "host.deleted", event_data(&host)).await?;
+        let queued = self.insert_event(&mut tx, org, "host.deleted", event_data(&host)).await?;
         tx.commit().await?;
-        self.wake_delivery_workers();
+        if queued {
+            self.wake_delivery_workers();
+        }
         Ok(HostDeletion::Deleted(Box::new(host)))
     }
 
