@@ -51,20 +51,40 @@ pub async fn check(url: &str, resolver: &Resolver, allow_private: bool) -> Resul
         return Ok(CheckedTarget { addresses: target.is_ip_literal.into_iter().collect(), target });
     }
     let addresses = match target.is_ip_literal {
-        Some(ip) => vec![ip],
-        None => resolver
-            .resolve(&target.host, target.port)
-            .await
-            .map_err(|_| format!("the host '{}' does not resolve", target.host))?,
+        Some(ip) => {
+            vet(&target.host, &[ip], false)?;
+            vec![ip]
+        }
+        None => resolve_vetted(resolver, &target.host, target.port, false).await?,
     };
+    Ok(CheckedTarget { target, addresses })
+}
+
+/// Resolves `host` and vets every address it has (see [`vet`]): what endpoint creation checks,
+/// and what a delivery connects through, so the address vetted is the address connected to.
+pub async fn resolve_vetted(
+    resolver: &Resolver,
+    host: &str,
+    port: u16,
+    allow_private: bool,
+) -> Result<Vec<IpAddr>, String> {
+    let addresses =
+        resolver.resolve(host, port).await.map_err(|e| format!("the host '{host}' does not resolve ({e})"))?;
+    vet(host, &addresses, allow_private)?;
+    Ok(addresses)
+}
+
+/// Checks resolved addresses: there is at least one, and every one is public unless private
+/// targets are allowed.
+pub fn vet(host: &str, addresses: &[IpAddr], allow_private: bool) -> Result<(), String> {
     if addresses.is_empty() {
-        return Err(format!("the host '{}' does not resolve", target.host));
+        return Err(format!("the host '{host}' does not resolve"));
     }
-    if let Some(bad) = addresses.iter().find(|ip| !is_public_unicast(**ip)) {
+    if !allow_private && let Some(bad) = addresses.iter().find(|ip| !is_public_unicast(**ip)) {
         return Err(format!(
-            "the target resolves to {bad}, which is not a public address (loopback, private, link-local and \
-             metadata addresses are refused)"
+            "refused by the SSRF guard: '{host}' resolves to {bad}, which is not a public address (loopback, \
+             private, link-local and metadata addresses are refused)"
         ));
     }
-    Ok(CheckedTarget { target, addresses })
+    Ok(())
 }

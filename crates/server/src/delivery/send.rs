@@ -6,14 +6,14 @@
 //! made to an address that was vetted in the same step. IP-literal URLs never reach a resolver
 //! and are vetted in [`Sender::post`] before anything is sent.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
-use slotd_core::webhook::{check_webhook_url, is_public_unicast};
+use slotd_core::webhook::check_webhook_url;
 
-use crate::ssrf::Resolver;
+use crate::ssrf::{self, Resolver, vet};
 
 /// Largest event body slotd sends.
 pub const MAX_PAYLOAD_BYTES: usize = 64 * 1024;
@@ -71,26 +71,12 @@ impl Resolve for GuardedResolver {
         let allow_private = self.allow_private;
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let addresses = resolver
-                .resolve(&host, 0)
-                .await
-                .map_err(|e| Box::new(Refused(format!("the host '{host}' does not resolve ({e})"))))?;
-            vet(&host, &addresses, allow_private).map_err(|e| Box::new(Refused(e)))?;
+            let addresses =
+                ssrf::resolve_vetted(&resolver, &host, 0, allow_private).await.map_err(|e| Box::new(Refused(e)))?;
             let addrs: Addrs = Box::new(addresses.into_iter().map(|ip| SocketAddr::new(ip, 0)));
             Ok(addrs)
         })
     }
-}
-
-/// Checks resolved addresses: every one must be public unless private targets are allowed.
-fn vet(host: &str, addresses: &[IpAddr], allow_private: bool) -> Result<(), String> {
-    if addresses.is_empty() {
-        return Err(format!("the host '{host}' does not resolve"));
-    }
-    if !allow_private && let Some(bad) = addresses.iter().find(|ip| !is_public_unicast(**ip)) {
-        return Err(format!("refused by the SSRF guard: '{host}' resolves to {bad}, which is not a public address"));
-    }
-    Ok(())
 }
 
 /// Sends webhook POSTs; cheap to share (one connection pool per process).
@@ -260,6 +246,8 @@ pub fn parse_retry_after_ms(value: &str) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
+    use std::net::IpAddr;
+
     use super::*;
 
     #[test]
