@@ -28,6 +28,7 @@ on_both_backends!(
     a_410_disables_the_endpoint_and_announces_it,
     retry_after_is_honoured_within_the_schedule,
     receivers_that_misbehave_fail_their_attempt_with_a_clear_error,
+    a_binary_answer_is_stored_as_text,
     a_test_event_goes_to_one_endpoint_and_deliveries_are_listed_and_filtered,
     a_replay_sends_the_events_since_an_instant_again_with_their_ids,
     delivery_routes_refuse_bad_input_and_other_organizations,
@@ -331,6 +332,10 @@ async fn raw_receiver(behaviour: &'static str) -> String {
                             }
                         }
                     }
+                    "binary" => {
+                        // A success whose answer has a NUL byte and bytes that are not UTF-8.
+                        let _ = socket.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\nok\0\xff\xfe!").await;
+                    }
                     "redirect" => {
                         let _ = socket
                             .write_all(b"HTTP/1.1 302 Found\r\nlocation: http://127.0.0.1:1/elsewhere\r\ncontent-length: 0\r\n\r\n")
@@ -376,6 +381,15 @@ async fn receivers_that_misbehave_fail_their_attempt_with_a_clear_error(app: &Te
     endpoint(app, &healthy.url, Some(vec!["host.created"])).await;
     host_event(app, "Grace").await;
     healthy.wait_for(1, Duration::from_secs(2)).await;
+}
+
+async fn a_binary_answer_is_stored_as_text(app: &TestApp) {
+    let (id, _) = endpoint(app, &raw_receiver("binary").await, None).await;
+    host_event(app, "Ada").await;
+    let attempts = settled(app, &id).await;
+    assert_eq!(attempts.len(), 1, "{attempts:#?}");
+    assert_eq!(attempts[0]["status"], "succeeded");
+    assert_eq!(attempts[0]["response_body"], "ok\u{FFFD}\u{FFFD}\u{FFFD}!");
 }
 
 #[tokio::test]

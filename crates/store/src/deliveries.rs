@@ -1,12 +1,17 @@
 //! Webhook deliveries: the queue the delivery workers claim from and the attempt log the API
 //! shows, both in `webhook_attempts` (one row per HTTP attempt of one event to one endpoint).
 //!
-//! A worker *claims* due rows by pushing their `due_us` one lease ahead and bumping `claims`
+//! A worker *claims* due rows by setting their `lease_until_us` and bumping `claims`
 //! (PostgreSQL: `FOR UPDATE SKIP LOCKED`, so any number of workers share the queue without
 //! waiting on each other; SQLite: the single writer does the same). If the worker dies, the rows
-//! fall due again when the lease runs out and another worker delivers them: at least once, with
-//! the same `webhook-id`. The outcome is written only if the row is still at the claim the
+//! are claimable again when the lease runs out and another worker delivers them: at least once,
+//! with the same `webhook-id`. The outcome is written only if the row is still at the claim the
 //! worker made, so a worker that lost its lease cannot overwrite a newer attempt.
+//!
+//! Cost per delivery on PostgreSQL: the claim is a heap-only update (neither the lease nor the
+//! claim count is indexed), the outcome one update by primary key; both statements keep one text
+//! whatever the batch (lists travel as one JSON parameter), so each is planned once per
+//! connection.
 
 use jiff::Timestamp;
 use sqlx::any::AnyRow;
@@ -163,6 +168,16 @@ pub struct OutcomeEffects {
     pub disabled: Vec<Uuid>,
 }
 
+/// What a claim took.
+#[derive(Clone, Debug, Default)]
+pub struct Claim {
+    /// The attempts now held, oldest due first.
+    pub deliveries: Vec<ClaimedDelivery>,
+    /// Attempts the claim chose but another worker claimed in the same instant: worth claiming
+    /// again at once, as more may be waiting behind them.
+    pub contended: usize,
+}
+
 /// `GET /v1/webhooks/{id}/deliveries` filters.
 #[derive(Clone, Debug, Default)]
 pub struct DeliveryFilter {
@@ -182,7 +197,7 @@ const CLAIMED_COLUMNS: &str = "a.id, a.claims, a.organization_id, a.endpoint_id,
      w.previous_secret_sealed, w.previous_secret_until_us";
 
 const ATTEMPT_COLUMNS: &str = "a.id, a.endpoint_id, a.event_id, ev.type AS event_type, a.attempt, a.origin, a.status, \
-     a.due_us, a.response_status, a.response_body, a.duration_ms, a.error, a.created_us, a.finished_us";
+     CASE WHEN a.lease_until_us > a.due_us THEN a.lease_until_us ELSE a.due_us END AS due_us, a.response_status, a.response_body, a.duration_ms, a.error, a.created_us, a.finished_us";
 
 fn claimed_from_row(row: &AnyRow) -> Result<ClaimedDelivery> {
     let live: i64 = row.try_get("live")?;
@@ -249,77 +264,107 @@ impl Store {
         skip: &[Uuid],
     ) -> Result<Vec<ClaimedDelivery>> {
         let room: Vec<(Uuid, u32)> = skip.iter().map(|id| (*id, 0)).collect();
-        self.claim_deliveries_within(limit, lease, limit, &room).await
+        Ok(self.claim_deliveries_within(limit, lease, limit, &room).await?.deliveries)
     }
 
     /// Claims like [`Store::claim_deliveries`], taking at most `per_endpoint` attempts of any one
-    /// endpoint, or the number given for it in `room` (0: none). Among the `limit` oldest due
-    /// attempts only those within their endpoint's room are claimed, so a worker never takes
-    /// more of an endpoint than it can start now (and never has to hand attempts back).
+    /// endpoint, or the number given for it in `room` (0: none). Among the `limit` oldest
+    /// claimable attempts only those within their endpoint's room are chosen, so a worker never
+    /// takes more of an endpoint than it can start now (and never has to hand attempts back).
+    ///
+    /// Only the chosen rows are locked (PostgreSQL: `FOR UPDATE SKIP LOCKED`), so a claim costs
+    /// one row lock and one heap-only update per attempt it takes. A row another worker is
+    /// claiming at the same instant is skipped and counted in [`Claim::contended`].
     pub async fn claim_deliveries_within(
         &self,
         limit: u32,
         lease: std::time::Duration,
         per_endpoint: u32,
         room: &[(Uuid, u32)],
-    ) -> Result<Vec<ClaimedDelivery>> {
+    ) -> Result<Claim> {
         let at = to_us(now());
         let lease_until = at.saturating_add(i64::try_from(lease.as_micros()).unwrap_or(i64::MAX));
-        let full: Vec<Uuid> = room.iter().filter(|(_, n)| *n == 0).map(|(id, _)| *id).collect();
-        let partly: Vec<(Uuid, u32)> = room.iter().filter(|(_, n)| *n > 0).copied().collect();
-        let skip_clause = if full.is_empty() {
-            String::new()
-        } else {
-            format!("AND endpoint_id NOT IN ({})", placeholders(5, full.len()))
-        };
-        let mut allowance = String::from("$4");
-        if !partly.is_empty() {
-            let first = 5 + full.len();
-            let arms: Vec<String> =
-                (0..partly.len()).map(|i| format!("WHEN ${} THEN ${}", first + 2 * i, first + 2 * i + 1)).collect();
-            allowance = format!("CASE r.endpoint_id {} ELSE $4 END", arms.join(" "));
-        }
-        let lock = match self.backend {
-            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
-            Backend::Sqlite => "",
-        };
-        // The oldest due candidates, numbered within their endpoint; only those within the
-        // endpoint's allowance are claimed (PostgreSQL's row locks on the others end with the
-        // statement).
-        let candidates = format!(
-            "candidates AS (SELECT id, endpoint_id, due_us FROM webhook_attempts WHERE status = 'pending' \
-             AND due_us <= $2 {skip_clause} ORDER BY due_us LIMIT $3 {lock}), \
-             ranked AS (SELECT id, endpoint_id, row_number() OVER (PARTITION BY endpoint_id ORDER BY due_us, id) \
-             AS place FROM candidates)"
-        );
-        let update = format!(
-            "UPDATE webhook_attempts SET due_us = $1, claims = claims + 1 WHERE id IN \
-             (SELECT r.id FROM ranked r WHERE r.place <= {allowance})"
-        );
+        let room_json = serde_json::Value::Array(
+            room.iter().map(|(id, n)| serde_json::json!({ "endpoint_id": id.to_string(), "n": n })).collect(),
+        )
+        .to_string();
         let joins = "JOIN events ev ON ev.id = a.event_id JOIN webhook_endpoints w ON w.id = a.endpoint_id";
-        let bind_all = |sql: String| {
-            let mut query = sqlx::query(AssertSqlSafe(sql))
-                .bind(lease_until)
-                .bind(at)
-                .bind(i64::from(limit))
-                .bind(i64::from(per_endpoint));
-            for id in &full {
-                query = query.bind(id.to_string());
-            }
-            for (id, n) in &partly {
-                query = query.bind(id.to_string()).bind(i64::from(*n));
-            }
-            query
-        };
-        let rows = match self.backend {
+        match self.backend {
             Backend::Postgres => {
-                let sql =
-                    format!("WITH {candidates}, a AS ({update} RETURNING *) SELECT {CLAIMED_COLUMNS} FROM a {joins}");
-                bind_all(sql).fetch_all(&self.pool).await?
+                // Each endpoint's attempts are a queue of their own (the index on
+                // (endpoint_id, due_us) of pending attempts). `queues` walks that index from one
+                // endpoint to the next (one index descent per endpoint with pending attempts);
+                // each endpoint gives its oldest claimable attempts, up to its room, and of those
+                // the oldest `limit` are chosen. An endpoint with no room is not read at all, so
+                // a dead endpoint's backlog costs a claim nothing and never stands in line ahead
+                // of other endpoints' attempts.
+                //
+                // The chosen rows are then locked and checked again (a row another worker
+                // claimed or is claiming right now is left out; "not finished" is tested as
+                // `finished_us IS NULL`, which, unlike `status = 'pending'`, cannot lure the
+                // planner into reading a partial index whole) and leased; the lease is not
+                // indexed, so the update stays in the row's page (HOT).
+                let sql = format!(
+                    "WITH RECURSIVE room AS (SELECT endpoint_id, n FROM json_to_recordset(CAST($4 AS json)) \
+                     AS r (endpoint_id TEXT, n BIGINT)), \
+                     queues AS ((SELECT endpoint_id FROM webhook_attempts WHERE status = 'pending' \
+                     ORDER BY endpoint_id LIMIT 1) UNION ALL SELECT (SELECT x.endpoint_id FROM webhook_attempts x \
+                     WHERE x.status = 'pending' AND x.endpoint_id > q.endpoint_id ORDER BY x.endpoint_id LIMIT 1) \
+                     FROM queues q WHERE q.endpoint_id IS NOT NULL), \
+                     picked AS (SELECT p.id FROM queues q LEFT JOIN room ON room.endpoint_id = q.endpoint_id \
+                     CROSS JOIN LATERAL (SELECT a.id, a.due_us FROM webhook_attempts a \
+                     WHERE a.endpoint_id = q.endpoint_id AND a.status = 'pending' AND a.due_us <= $2 \
+                     AND a.lease_until_us <= $2 ORDER BY a.due_us LIMIT COALESCE(room.n, $5)) p \
+                     WHERE q.endpoint_id IS NOT NULL ORDER BY p.due_us LIMIT $3), \
+                     locked AS (SELECT w.id FROM picked p JOIN webhook_attempts w ON w.id = p.id \
+                     WHERE w.finished_us IS NULL AND w.lease_until_us <= $2 FOR UPDATE OF w SKIP LOCKED), \
+                     a AS (UPDATE webhook_attempts SET lease_until_us = $1, claims = claims + 1 \
+                     WHERE id IN (SELECT id FROM locked) RETURNING *) \
+                     SELECT (SELECT COUNT(*) FROM picked) AS picked, {CLAIMED_COLUMNS} \
+                     FROM (SELECT 1 AS one) one LEFT JOIN (a {joins}) ON TRUE ORDER BY a.due_us, a.id"
+                );
+                let rows = sqlx::query(AssertSqlSafe(sql))
+                    .bind(lease_until)
+                    .bind(at)
+                    .bind(i64::from(limit))
+                    .bind(room_json)
+                    .bind(i64::from(per_endpoint))
+                    .fetch_all(&self.pool)
+                    .await?;
+                let picked: i64 = match rows.first() {
+                    Some(row) => row.try_get("picked")?,
+                    None => 0,
+                };
+                let mut deliveries = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    if row.try_get::<Option<i64>, _>("id")?.is_some() {
+                        deliveries.push(claimed_from_row(row)?);
+                    }
+                }
+                let contended = usize::try_from(picked).unwrap_or(0).saturating_sub(deliveries.len());
+                Ok(Claim { deliveries, contended })
             }
             Backend::Sqlite => {
+                // The single writer, for one host: the oldest `limit` claimable attempts,
+                // numbered within their endpoint, as many of each endpoint as it has room for.
+                // What is chosen is taken.
                 let mut tx = self.begin_write().await?;
-                let ids: Vec<i64> = bind_all(format!("WITH {candidates} {update} RETURNING id"))
+                let sql = "WITH room AS (SELECT json_extract(value, '$.endpoint_id') AS endpoint_id, \
+                     json_extract(value, '$.n') AS n FROM json_each($4)), \
+                     candidates AS (SELECT id, endpoint_id, due_us FROM webhook_attempts WHERE status = 'pending' \
+                     AND due_us <= $2 AND lease_until_us <= $2 \
+                     AND endpoint_id NOT IN (SELECT endpoint_id FROM room WHERE n = 0) ORDER BY due_us LIMIT $3), \
+                     picked AS (SELECT c.id FROM (SELECT id, endpoint_id, row_number() OVER (PARTITION BY endpoint_id \
+                     ORDER BY due_us, id) AS place FROM candidates) c LEFT JOIN room ON room.endpoint_id = c.endpoint_id \
+                     WHERE c.place <= COALESCE(room.n, $5)) \
+                     UPDATE webhook_attempts SET lease_until_us = $1, claims = claims + 1 \
+                     WHERE id IN (SELECT id FROM picked) RETURNING id";
+                let ids: Vec<i64> = sqlx::query(sql)
+                    .bind(lease_until)
+                    .bind(at)
+                    .bind(i64::from(limit))
+                    .bind(room_json)
+                    .bind(i64::from(per_endpoint))
                     .fetch_all(&mut *tx)
                     .await?
                     .iter()
@@ -327,10 +372,10 @@ impl Store {
                     .collect::<std::result::Result<_, _>>()?;
                 if ids.is_empty() {
                     tx.commit().await?;
-                    return Ok(Vec::new());
+                    return Ok(Claim::default());
                 }
                 let sql = format!(
-                    "SELECT {CLAIMED_COLUMNS} FROM webhook_attempts a {joins} WHERE a.id IN ({})",
+                    "SELECT {CLAIMED_COLUMNS} FROM webhook_attempts a {joins} WHERE a.id IN ({}) ORDER BY a.due_us, a.id",
                     placeholders(1, ids.len())
                 );
                 let mut query = sqlx::query(AssertSqlSafe(sql));
@@ -339,24 +384,22 @@ impl Store {
                 }
                 let rows = query.fetch_all(&mut *tx).await?;
                 tx.commit().await?;
-                rows
+                Ok(Claim { deliveries: rows.iter().map(claimed_from_row).collect::<Result<_>>()?, contended: 0 })
             }
-        };
-        rows.iter().map(claimed_from_row).collect()
+        }
     }
 
     /// Gives claimed attempts back unmade (due now), e.g. when the worker is already at its
     /// limit for their endpoint. Attempts claimed again since are left alone.
     pub async fn release_deliveries(&self, claimed: &[(i64, i64)]) -> Result<()> {
-        let at = to_us(now());
         for chunk in claimed.chunks(OUTCOME_CHUNK) {
             let pairs: Vec<String> =
-                (0..chunk.len()).map(|i| format!("(id = ${} AND claims = ${})", 2 + 2 * i, 3 + 2 * i)).collect();
+                (0..chunk.len()).map(|i| format!("(id = ${} AND claims = ${})", 1 + 2 * i, 2 + 2 * i)).collect();
             let sql = format!(
-                "UPDATE webhook_attempts SET due_us = $1 WHERE status = 'pending' AND ({})",
+                "UPDATE webhook_attempts SET lease_until_us = 0 WHERE status = 'pending' AND ({})",
                 pairs.join(" OR ")
             );
-            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(at);
+            let mut query = sqlx::query(AssertSqlSafe(sql));
             for (id, claims) in chunk {
                 query = query.bind(*id).bind(*claims);
             }
@@ -379,7 +422,7 @@ impl Store {
         let mut effects = OutcomeEffects::default();
         let mut tx = self.begin_write().await?;
         for chunk in outcomes.chunks(OUTCOME_CHUNK) {
-            let applied = Self::finish_attempts(&mut tx, chunk, at_us).await?;
+            let applied = Self::finish_attempts(&mut tx, self.backend, chunk, at_us).await?;
             effects.recorded += applied.len();
             effects.stale += chunk.len() - applied.len();
             let applied: Vec<&AttemptOutcome> = chunk.iter().filter(|o| applied.contains(&o.id)).collect();
@@ -427,32 +470,52 @@ impl Store {
     /// Finishes the attempts whose claim still stands; returns their ids.
     async fn finish_attempts(
         tx: &mut Transaction<'static, Any>,
+        backend: Backend,
         outcomes: &[AttemptOutcome],
         at_us: i64,
     ) -> Result<Vec<i64>> {
-        const PER_ROW: usize = 7;
-        let rows: Vec<String> =
-            (0..outcomes.len()).map(|i| format!("({})", placeholders(2 + PER_ROW * i, PER_ROW))).collect();
+        // One statement text whatever the batch size (the batch is one JSON parameter), so the
+        // database plans it once per connection. "Not finished yet" is `finished_us IS NULL`
+        // rather than `status = 'pending'`, which would let the planner read the queue's partial
+        // indexes whole instead of looking each attempt up by its id.
+        let batch = serde_json::Value::Array(
+            outcomes
+                .iter()
+                .map(|o| {
+                    let status = if o.succeeded { AttemptStatus::Succeeded } else { AttemptStatus::Failed };
+                    serde_json::json!({
+                        "id": o.id,
+                        "claims": o.claims,
+                        "status": status.as_str(),
+                        "response_status": o.response_status,
+                        "response_body": o.response_body,
+                        "duration_ms": i64::try_from(o.duration_ms).unwrap_or(i64::MAX),
+                        "error": o.error,
+                    })
+                })
+                .collect(),
+        )
+        .to_string();
+        let values = match backend {
+            Backend::Postgres => {
+                "SELECT * FROM json_to_recordset(CAST($2 AS json)) AS r (id BIGINT, claims BIGINT, status TEXT, \
+                 response_status BIGINT, response_body TEXT, duration_ms BIGINT, error TEXT)"
+            }
+            Backend::Sqlite => {
+                "SELECT json_extract(value, '$.id') AS id, json_extract(value, '$.claims') AS claims, \
+                 json_extract(value, '$.status') AS status, json_extract(value, '$.response_status') AS response_status, \
+                 json_extract(value, '$.response_body') AS response_body, \
+                 json_extract(value, '$.duration_ms') AS duration_ms, json_extract(value, '$.error') AS error \
+                 FROM json_each($2)"
+            }
+        };
         let sql = format!(
-            "WITH v (id, claims, status, response_status, response_body, duration_ms, error) AS (VALUES {}) \
-             UPDATE webhook_attempts SET status = v.status, response_status = CAST(v.response_status AS BIGINT), \
-             response_body = v.response_body, duration_ms = CAST(v.duration_ms AS BIGINT), error = v.error, \
-             finished_us = $1 FROM v WHERE webhook_attempts.id = v.id AND webhook_attempts.claims = v.claims \
-             AND webhook_attempts.status = 'pending' RETURNING webhook_attempts.id",
-            rows.join(", ")
+            "WITH v AS ({values}) UPDATE webhook_attempts SET status = v.status, response_status = v.response_status, \
+             response_body = v.response_body, duration_ms = v.duration_ms, error = v.error, finished_us = $1 \
+             FROM v WHERE webhook_attempts.id = v.id AND webhook_attempts.claims = v.claims \
+             AND webhook_attempts.finished_us IS NULL RETURNING webhook_attempts.id"
         );
-        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(at_us);
-        for o in outcomes {
-            let status = if o.succeeded { AttemptStatus::Succeeded } else { AttemptStatus::Failed };
-            query = query
-                .bind(o.id)
-                .bind(o.claims)
-                .bind(status.as_str())
-                .bind(o.response_status.map(i64::from))
-                .bind(o.response_body.clone())
-                .bind(i64::try_from(o.duration_ms).unwrap_or(i64::MAX))
-                .bind(o.error.clone());
-        }
+        let query = sqlx::query(AssertSqlSafe(sql)).bind(at_us).bind(batch);
         let rows = query.fetch_all(&mut **tx).await?;
         rows.iter().map(|r| Ok(r.try_get::<i64, _>(0)?)).collect()
     }

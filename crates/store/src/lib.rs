@@ -16,7 +16,9 @@ pub use bookings::{
     Actor, Attendee, Booking, BookingChange, BookingFilter, ChangeOutputs, HeldBlock, HistoryEntry, HostLoad,
     IdempotentRequest, NewBooking, Placement, StoredAnswer,
 };
-pub use deliveries::{AttemptOutcome, AttemptStatus, ClaimedDelivery, DeliveryAttempt, DeliveryFilter, OutcomeEffects};
+pub use deliveries::{
+    AttemptOutcome, AttemptStatus, Claim, ClaimedDelivery, DeliveryAttempt, DeliveryFilter, OutcomeEffects,
+};
 mod error;
 mod event_types;
 mod events;
@@ -74,7 +76,8 @@ impl Store {
     /// store's wake-ups. On PostgreSQL its commits do not wait for the WAL flush
     /// (`synchronous_commit = off`): a worker only writes claims and outcomes, and losing the last
     /// few of those in a database crash only makes their attempts due again (delivered at least
-    /// once, as always), while not waiting for the disk keeps claims fast.
+    /// once, as always), while not waiting for the disk keeps claims fast. Its planner uses
+    /// indexes only (see `open`).
     pub async fn for_delivery_worker(&self) -> Result<Store> {
         match self.backend {
             Backend::Sqlite => Ok(self.clone()),
@@ -128,7 +131,16 @@ impl Store {
                     .after_connect(move |conn, _meta| {
                         Box::pin(async move {
                             if relaxed_commits {
-                                conn.execute("SET synchronous_commit = off").await?;
+                                // A worker's statements are index lookups on a queue whose
+                                // statistics are always stale (rows come and go faster than
+                                // autovacuum samples them); a plan from such statistics could
+                                // read the whole queue for a few rows, so the worker's
+                                // connections use no sequential or bitmap scans.
+                                conn.execute(
+                                    "SET synchronous_commit = off; SET enable_seqscan = off; \
+                                     SET enable_bitmapscan = off;",
+                                )
+                                .await?;
                             }
                             Ok(())
                         })

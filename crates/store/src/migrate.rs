@@ -20,6 +20,11 @@ const POSTGRES: &[Migration] = &[
     Migration { version: 2, name: "bookings", sql: include_str!("../migrations/postgres/0002_bookings.sql") },
     Migration { version: 3, name: "webhooks", sql: include_str!("../migrations/postgres/0003_webhooks.sql") },
     Migration { version: 4, name: "deliveries", sql: include_str!("../migrations/postgres/0004_deliveries.sql") },
+    Migration {
+        version: 5,
+        name: "attempt_leases",
+        sql: include_str!("../migrations/postgres/0005_attempt_leases.sql"),
+    },
 ];
 
 const SQLITE: &[Migration] = &[
@@ -27,6 +32,7 @@ const SQLITE: &[Migration] = &[
     Migration { version: 2, name: "bookings", sql: include_str!("../migrations/sqlite/0002_bookings.sql") },
     Migration { version: 3, name: "webhooks", sql: include_str!("../migrations/sqlite/0003_webhooks.sql") },
     Migration { version: 4, name: "deliveries", sql: include_str!("../migrations/sqlite/0004_deliveries.sql") },
+    Migration { version: 5, name: "attempt_leases", sql: include_str!("../migrations/sqlite/0005_attempt_leases.sql") },
 ];
 
 /// Arbitrary constant naming slotd's migration lock among PostgreSQL advisory locks.

@@ -400,7 +400,9 @@ async fn a_claim_takes_no_more_of_an_endpoint_than_its_room(db: &TestDatabase) {
         host_created(store, org, &format!("Host {n}")).await;
     }
     // Room: one more for `slow`, none for `idle`, and at most two for any other endpoint.
-    let claimed = store.claim_deliveries_within(ALL, LONG, 2, &[(slow, 1), (idle, 0)]).await.unwrap();
+    let within = store.claim_deliveries_within(ALL, LONG, 2, &[(slow, 1), (idle, 0)]).await.unwrap();
+    assert_eq!(within.contended, 0, "no other worker claims here");
+    let claimed = within.deliveries;
     let count = |endpoint: Uuid| claimed.iter().filter(|c| c.endpoint_id == endpoint).count();
     assert_eq!((count(slow), count(quick), count(idle)), (1, 2, 0));
     // The oldest of each endpoint were taken, and what was not taken is still due.
@@ -918,4 +920,36 @@ async fn a_test_event_goes_to_its_endpoint_only_even_when_disabled(db: &TestData
     assert_eq!(store.send_test_event(org, on).await.unwrap().map(|(e, _)| e), None);
     assert_eq!(store.list_events(org, Some("webhook.test"), None, &all()).await.unwrap().items.len(), 2);
     assert!(store.list_events(theirs, None, None, &all()).await.unwrap().items.is_empty());
+}
+
+/// On PostgreSQL a claim reads each endpoint's queue on its own, so an endpoint's backlog, however
+/// long and however much older, never stands in line ahead of another endpoint's attempts: not
+/// when that endpoint has a little room, and not when it has none.
+#[tokio::test]
+async fn postgres_claims_reach_each_endpoint_past_another_endpoints_backlog() {
+    let db = TestDatabase::postgres().await;
+    // The worker's own connections, with their planner settings.
+    let store = &db.store.for_delivery_worker().await.unwrap();
+    let org = org(store).await;
+    let busy = endpoint(store, org, "busy", &[], true).await;
+    for n in 0..30 {
+        host_created(store, org, &format!("Host {n}")).await;
+    }
+    // Created after the backlog: only the last event goes to `quiet`.
+    let quiet = endpoint(store, org, "quiet", &[], true).await;
+    host_created(store, org, "Late").await;
+
+    // `busy` has room for one; the claim may take five in all, and `busy` has 31 due.
+    let claimed = store.claim_deliveries_within(5, LONG, 5, &[(busy, 1)]).await.unwrap().deliveries;
+    let count =
+        |claimed: &[ClaimedDelivery], endpoint: Uuid| claimed.iter().filter(|c| c.endpoint_id == endpoint).count();
+    assert_eq!((count(&claimed, busy), count(&claimed, quiet)), (1, 1), "{claimed:#?}");
+
+    // Another `quiet` event while `busy` has no room at all: claimed, `busy` untouched.
+    host_created(store, org, "Later").await;
+    let claimed = store.claim_deliveries_within(5, LONG, 5, &[(busy, 0)]).await.unwrap().deliveries;
+    assert_eq!((count(&claimed, busy), count(&claimed, quiet)), (0, 1), "{claimed:#?}");
+    assert_eq!(pending(store, org, busy).await.len(), 32, "the backlog is still there");
+    store.close().await;
+    db.cleanup().await;
 }

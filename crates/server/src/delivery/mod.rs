@@ -133,10 +133,12 @@ impl Worker {
             if room > 0 {
                 let want = u32::try_from(room.min(MAX_CLAIM)).unwrap_or(1);
                 match shared.store.claim_deliveries_within(want, config.lease(), lane_cap, &shared.lane_room()).await {
-                    Ok(claimed) => {
-                        more_due = claimed.len() == want as usize;
-                        shared.held.fetch_add(claimed.len(), Ordering::AcqRel);
-                        for endpoint in shared.enqueue(claimed) {
+                    Ok(claim) => {
+                        // Took all it asked for, or another worker claimed some of what this
+                        // claim chose at the same instant: there may be more due right now.
+                        more_due = claim.deliveries.len() == want as usize || claim.contended > 0;
+                        shared.held.fetch_add(claim.deliveries.len(), Ordering::AcqRel);
+                        for endpoint in shared.enqueue(claim.deliveries) {
                             let shared = shared.clone();
                             let outcomes = outcomes.clone();
                             runners.spawn(async move { shared.run_lane(endpoint, outcomes).await });

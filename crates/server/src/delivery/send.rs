@@ -228,9 +228,10 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     current.to_string()
 }
 
-/// The stored part of an answer.
+/// The stored part of an answer: its first bytes as text, with invalid UTF-8 and NUL characters
+/// (which PostgreSQL text cannot hold) shown as U+FFFD.
 fn keep(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(&bytes[..bytes.len().min(STORED_RESPONSE_BYTES)]).into_owned()
+    String::from_utf8_lossy(&bytes[..bytes.len().min(STORED_RESPONSE_BYTES)]).replace('\0', "\u{FFFD}")
 }
 
 /// `Retry-After` as delay-seconds or an HTTP date, in milliseconds from now.
