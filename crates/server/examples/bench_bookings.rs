@@ -18,7 +18,6 @@
 //!
 //! and, on stderr, every status other than `201` with its count and the first bodies seen.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -26,39 +25,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use jiff::{SignedDuration, Timestamp};
 
-/// How many bodies of each unexpected status are kept for the report.
-const SAMPLES_PER_STATUS: usize = 3;
-
-/// What one client saw.
-#[derive(Default)]
-struct Tally {
-    created: u64,
-    /// Latency of every answered request, in microseconds.
-    latencies_us: Vec<u64>,
-    /// Non-201 answers by status (0: transport error), with the first bodies.
-    other: BTreeMap<u16, (u64, Vec<String>)>,
-}
-
-impl Tally {
-    fn other(&mut self, status: u16, body: String) {
-        let entry = self.other.entry(status).or_default();
-        entry.0 += 1;
-        if entry.1.len() < SAMPLES_PER_STATUS {
-            entry.1.push(body);
-        }
-    }
-
-    fn merge(&mut self, other: Tally) {
-        self.created += other.created;
-        self.latencies_us.extend(other.latencies_us);
-        for (status, (count, bodies)) in other.other {
-            let entry = self.other.entry(status).or_default();
-            entry.0 += count;
-            let room = SAMPLES_PER_STATUS.saturating_sub(entry.1.len());
-            entry.1.extend(bodies.into_iter().take(room));
-        }
-    }
-}
+mod common;
+use common::{Tally, max_ms, quantile_ms};
 
 struct Config {
     url: String,
@@ -101,23 +69,9 @@ async fn client(config: Arc<Config>, next: Arc<AtomicU64>) -> anyhow::Result<Tal
             }
             Err(e) => (0, format!("transport error: {e}")),
         };
-        tally.latencies_us.push(u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX));
-        if status == 201 {
-            tally.created += 1;
-        } else {
-            tally.other(status, format!("start={start}: {text}"));
-        }
+        tally.add(status, sent.elapsed(), || format!("start={start}: {text}"));
     }
     Ok(tally)
-}
-
-/// The `q` quantile (0..=1) of sorted values, nearest rank, in milliseconds.
-fn quantile_ms(sorted_us: &[u64], q: f64) -> f64 {
-    if sorted_us.is_empty() {
-        return 0.0;
-    }
-    let rank = ((q * sorted_us.len() as f64).ceil() as usize).clamp(1, sorted_us.len());
-    sorted_us[rank - 1] as f64 / 1000.0
 }
 
 #[tokio::main]
@@ -155,25 +109,17 @@ async fn main() -> anyhow::Result<()> {
     }
     let elapsed = began.elapsed().as_secs_f64();
 
-    for (status, (count, bodies)) in &total.other {
-        let label = if *status == 0 { "transport error".to_owned() } else { format!("status {status}") };
-        eprintln!("{label}: {count} answers; first bodies:");
-        for body in bodies {
-            eprintln!("  {body}");
-        }
-    }
-    let other: u64 = total.other.values().map(|(count, _)| count).sum();
-    total.latencies_us.sort_unstable();
-    let latencies = &total.latencies_us;
+    let other = total.report_other();
+    let latencies = total.sorted_latencies_us();
     println!(
         "bookings: created={} other={} duration_s={:.2} rate_per_s={:.1} p50_ms={:.2} p99_ms={:.2} max_ms={:.2}",
         total.created,
         other,
         elapsed,
         total.created as f64 / elapsed,
-        quantile_ms(latencies, 0.50),
-        quantile_ms(latencies, 0.99),
-        latencies.last().map_or(0.0, |&us| us as f64 / 1000.0),
+        quantile_ms(&latencies, 0.50),
+        quantile_ms(&latencies, 0.99),
+        max_ms(&latencies),
     );
     Ok(())
 }

@@ -41,10 +41,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
+mod common;
+use common::{Tally, max_ms, quantile_ms, sorted};
+
 /// Give up waiting for deliveries after this long without a new one.
 const STALL: Duration = Duration::from_secs(60);
-/// How many bodies of each unexpected status are kept for the report.
-const SAMPLES_PER_STATUS: usize = 3;
 
 /// One request the receiver took.
 struct Receipt {
@@ -190,63 +191,6 @@ impl Api {
     }
 }
 
-/// Answers to the event-making requests.
-#[derive(Default)]
-struct Tally {
-    created: u64,
-    /// Latency of every answered request, in microseconds.
-    latencies_us: Vec<u64>,
-    /// Non-201 answers by status (0: transport error), with the first bodies.
-    other: BTreeMap<u16, (u64, Vec<String>)>,
-}
-
-impl Tally {
-    fn add(&mut self, status: u16, body: Option<String>, took: Duration) {
-        self.latencies_us.push(u64::try_from(took.as_micros()).unwrap_or(u64::MAX));
-        if status == 201 {
-            self.created += 1;
-            return;
-        }
-        let entry = self.other.entry(status).or_default();
-        entry.0 += 1;
-        if entry.1.len() < SAMPLES_PER_STATUS {
-            entry.1.push(body.unwrap_or_default());
-        }
-    }
-
-    fn merge(&mut self, other: Tally) {
-        self.created += other.created;
-        self.latencies_us.extend(other.latencies_us);
-        for (status, (count, bodies)) in other.other {
-            let entry = self.other.entry(status).or_default();
-            entry.0 += count;
-            let room = SAMPLES_PER_STATUS.saturating_sub(entry.1.len());
-            entry.1.extend(bodies.into_iter().take(room));
-        }
-    }
-
-    /// Non-201 answers, after printing them on stderr.
-    fn report_other(&self) -> u64 {
-        for (status, (count, bodies)) in &self.other {
-            let label = if *status == 0 { "transport error".to_owned() } else { format!("status {status}") };
-            eprintln!("{label}: {count} answers; first bodies:");
-            for body in bodies {
-                eprintln!("  {body}");
-            }
-        }
-        self.other.values().map(|(count, _)| count).sum()
-    }
-}
-
-/// The `q` quantile (0..=1) of sorted values, nearest rank, in milliseconds.
-fn quantile_ms(sorted_us: &[f64], q: f64) -> f64 {
-    if sorted_us.is_empty() {
-        return 0.0;
-    }
-    let rank = ((q * sorted_us.len() as f64).ceil() as usize).clamp(1, sorted_us.len());
-    sorted_us[rank - 1] / 1000.0
-}
-
 /// What the receiver saw.
 struct Seen {
     received: usize,
@@ -263,11 +207,6 @@ struct Seen {
     /// The p99 latency (ms) of the first deliveries received in each second after the `began`
     /// given to [`seen`], to tell a steady tail from bursts.
     p99_per_second: Vec<f64>,
-}
-
-fn sorted(mut values: Vec<f64>) -> Vec<f64> {
-    values.sort_unstable_by(f64::total_cmp);
-    values
 }
 
 fn seen(received: &Receiver, from_n: u64, began: Instant) -> Seen {
@@ -351,7 +290,7 @@ async fn make_events_closed_loop(api: &Api, events: u64, clients: usize) -> anyh
                 }
                 let sent = Instant::now();
                 let (status, body) = api.make_event(n).await;
-                tally.add(status, body, sent.elapsed());
+                tally.add(status, sent.elapsed(), || body.unwrap_or_default());
             }
         });
     }
@@ -447,7 +386,7 @@ async fn throughput(api: Api, events: u64, clients: usize, worker: &[String]) ->
         seen.distinct as f64 / drain_s,
         seen.distinct as f64 / recorded_s,
         quantile_ms(lat, 0.5),
-        lat.last().map_or(0.0, |&us| us / 1000.0),
+        max_ms(lat),
     );
     Ok(())
 }
@@ -485,13 +424,13 @@ async fn latency(api: Api, rate: u32, seconds: u32, warmup_s: u32) -> anyhow::Re
         most_in_flight = most_in_flight.max(tasks.len());
         while let Some(done) = tasks.try_join_next() {
             let (in_warmup, status, body, took) = done.context("request task panicked")?;
-            if in_warmup { &mut warmup_tally } else { &mut tally }.add(status, body, took);
+            if in_warmup { &mut warmup_tally } else { &mut tally }.add(status, took, || body.unwrap_or_default());
         }
     }
     let sent_s = measure_began.elapsed().as_secs_f64();
     while let Some(done) = tasks.join_next().await {
         let (in_warmup, status, body, took) = done.context("request task panicked")?;
-        if in_warmup { &mut warmup_tally } else { &mut tally }.add(status, body, took);
+        if in_warmup { &mut warmup_tally } else { &mut tally }.add(status, took, || body.unwrap_or_default());
     }
     let other = tally.report_other() + warmup_tally.report_other();
     let expected = usize::try_from(tally.created + warmup_tally.created)?;
@@ -502,7 +441,7 @@ async fn latency(api: Api, rate: u32, seconds: u32, warmup_s: u32) -> anyhow::Re
     let per_second: Vec<String> = seen.p99_per_second.iter().map(|ms| format!("{ms:.0}")).collect();
     eprintln!("p99 latency (ms) of the deliveries received in each second of the run: {}", per_second.join(" "));
     let lat = &seen.latencies_us;
-    let api_lat = sorted(tally.latencies_us.iter().map(|&us| us as f64).collect());
+    let api_lat = tally.sorted_latencies_us();
     println!(
         "latency: rate={rate} seconds={seconds} warmup_s={warmup_s} sent={} created={} created_total={expected} \
          other={other} sent_s={sent_s:.3} achieved_rate_per_s={:.1} most_in_flight={most_in_flight} \
@@ -525,9 +464,9 @@ async fn latency(api: Api, rate: u32, seconds: u32, warmup_s: u32) -> anyhow::Re
         quantile_ms(lat, 0.90),
         quantile_ms(lat, 0.99),
         quantile_ms(lat, 0.999),
-        lat.last().map_or(0.0, |&us| us / 1000.0),
+        max_ms(lat),
         quantile_ms(&seen.before_us, 0.99),
-        seen.before_us.last().map_or(0.0, |&us| us / 1000.0),
+        max_ms(&seen.before_us),
     );
     Ok(())
 }
