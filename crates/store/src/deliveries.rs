@@ -396,7 +396,7 @@ impl Store {
             let pairs: Vec<String> =
                 (0..chunk.len()).map(|i| format!("(id = ${} AND claims = ${})", 1 + 2 * i, 2 + 2 * i)).collect();
             let sql = format!(
-                "UPDATE webhook_attempts SET lease_until_us = 0 WHERE status = 'pending' AND ({})",
+                "UPDATE webhook_attempts SET lease_until_us = 0 WHERE finished_us IS NULL AND ({})",
                 pairs.join(" OR ")
             );
             let mut query = sqlx::query(AssertSqlSafe(sql));
