@@ -157,6 +157,14 @@ pub struct AttemptOutcome {
     pub counts_for_health: bool,
 }
 
+impl AttemptOutcome {
+    /// Recording it touches nothing but the attempt and, when delivered, its endpoint's failure
+    /// streak: no retry to queue, no streak to start, no endpoint to disable.
+    fn settles_alone(&self) -> bool {
+        self.retry_at.is_none() && !self.gone && (self.succeeded || !self.counts_for_health)
+    }
+}
+
 /// What recording a batch of outcomes changed beyond the attempts themselves.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OutcomeEffects {
@@ -252,6 +260,87 @@ fn placeholders(first: usize, n: usize) -> String {
 
 /// Most attempts one recording statement carries (keeps every backend's bind limit far away).
 const OUTCOME_CHUNK: usize = 500;
+
+// Recording outcomes uses one statement text whatever the batch size (the batch is one JSON
+// parameter, see [`outcome_batch`]), so the database plans it once per connection. "Not
+// finished yet" is `finished_us IS NULL` rather than `status = 'pending'`, which would let the
+// planner read the queue's partial indexes whole instead of looking each attempt up by its id.
+
+/// The outcome batch `$2` as rows `v`, on PostgreSQL.
+const POSTGRES_OUTCOMES: &str = "SELECT * FROM json_to_recordset(CAST($2 AS json)) AS r (id BIGINT, claims BIGINT, \
+     status TEXT, response_status BIGINT, response_body TEXT, duration_ms BIGINT, error TEXT, heals BOOLEAN)";
+
+/// The outcome batch `$2` as rows `v`, on SQLite.
+const SQLITE_OUTCOMES: &str = "SELECT json_extract(value, '$.id') AS id, json_extract(value, '$.claims') AS claims, \
+     json_extract(value, '$.status') AS status, json_extract(value, '$.response_status') AS response_status, \
+     json_extract(value, '$.response_body') AS response_body, json_extract(value, '$.duration_ms') AS duration_ms, \
+     json_extract(value, '$.error') AS error FROM json_each($2)";
+
+/// The outcome batch `$2` as rows (for `WITH v AS (…)`), and an `UPDATE` that finishes (at `$1`)
+/// the attempts of rows `v` whose claim still stands, each looked up by its id. On PostgreSQL the
+/// ids also reach the primary key as one array: joined to the batch alone, a plan made while the
+/// table looked small (a prepared statement keeps its plan) reads the whole table on every batch.
+fn finish_attempts_sql(backend: Backend) -> (&'static str, String) {
+    let (values, by_id) = match backend {
+        Backend::Postgres => (POSTGRES_OUTCOMES, "webhook_attempts.id = ANY (ARRAY(SELECT id FROM v)) AND "),
+        Backend::Sqlite => (SQLITE_OUTCOMES, ""),
+    };
+    let update = format!(
+        "UPDATE webhook_attempts SET status = v.status, response_status = v.response_status, \
+         response_body = v.response_body, duration_ms = v.duration_ms, error = v.error, finished_us = $1 \
+         FROM v WHERE {by_id}webhook_attempts.id = v.id AND webhook_attempts.claims = v.claims \
+         AND webhook_attempts.finished_us IS NULL"
+    );
+    (values, update)
+}
+
+/// Finishes the attempts of the outcome batch (`$1`, `$2`) whose claim still stands and answers
+/// their ids: the first step of recording a batch in a transaction.
+fn finish_sql(backend: Backend) -> String {
+    let (values, finish) = finish_attempts_sql(backend);
+    format!("WITH v AS ({values}) {finish} RETURNING webhook_attempts.id")
+}
+
+/// PostgreSQL, for a batch whose every outcome [settles alone](AttemptOutcome::settles_alone):
+/// [`finish_sql`] and the end of the failure streak of each endpoint that took an attempt, in one
+/// statement.
+fn settle_sql() -> String {
+    let (values, finish) = finish_attempts_sql(Backend::Postgres);
+    format!(
+        "WITH v AS ({values}), done AS ({finish} RETURNING webhook_attempts.id, webhook_attempts.endpoint_id, \
+         v.heals), healed AS (UPDATE webhook_endpoints SET failing_since_us = NULL WHERE failing_since_us IS NOT NULL \
+         AND id IN (SELECT endpoint_id FROM done WHERE heals)) SELECT id FROM done"
+    )
+}
+
+/// The statements that record outcomes on PostgreSQL (for tests of their plans).
+pub(crate) fn postgres_outcome_statements() -> [String; 2] {
+    [settle_sql(), finish_sql(Backend::Postgres)]
+}
+
+/// A batch of outcomes as one JSON parameter (`heals`: a delivered attempt that ends its
+/// endpoint's failure streak).
+fn outcome_batch(outcomes: &[AttemptOutcome]) -> String {
+    serde_json::Value::Array(
+        outcomes
+            .iter()
+            .map(|o| {
+                let status = if o.succeeded { AttemptStatus::Succeeded } else { AttemptStatus::Failed };
+                serde_json::json!({
+                    "id": o.id,
+                    "claims": o.claims,
+                    "status": status.as_str(),
+                    "response_status": o.response_status,
+                    "response_body": o.response_body,
+                    "duration_ms": i64::try_from(o.duration_ms).unwrap_or(i64::MAX),
+                    "error": o.error,
+                    "heals": o.succeeded && o.counts_for_health,
+                })
+            })
+            .collect(),
+    )
+    .to_string()
+}
 
 impl Store {
     /// Claims up to `limit` due attempts for `lease` (they fall due again after it unless an
@@ -420,6 +509,21 @@ impl Store {
         let at = now();
         let at_us = to_us(at);
         let mut effects = OutcomeEffects::default();
+        if self.backend == Backend::Postgres && outcomes.iter().all(AttemptOutcome::settles_alone) {
+            // The usual batch (every attempt delivered): each chunk is one statement, atomic on
+            // its own, that finishes the attempts and ends their endpoints' failure streaks.
+            // No transaction, no further round trips.
+            for chunk in outcomes.chunks(OUTCOME_CHUNK) {
+                let rows = sqlx::query(AssertSqlSafe(settle_sql()))
+                    .bind(at_us)
+                    .bind(outcome_batch(chunk))
+                    .fetch_all(&self.pool)
+                    .await?;
+                effects.recorded += rows.len();
+                effects.stale += chunk.len() - rows.len();
+            }
+            return Ok(effects);
+        }
         let mut tx = self.begin_write().await?;
         for chunk in outcomes.chunks(OUTCOME_CHUNK) {
             let applied = Self::finish_attempts(&mut tx, self.backend, chunk, at_us).await?;
@@ -474,48 +578,7 @@ impl Store {
         outcomes: &[AttemptOutcome],
         at_us: i64,
     ) -> Result<Vec<i64>> {
-        // One statement text whatever the batch size (the batch is one JSON parameter), so the
-        // database plans it once per connection. "Not finished yet" is `finished_us IS NULL`
-        // rather than `status = 'pending'`, which would let the planner read the queue's partial
-        // indexes whole instead of looking each attempt up by its id.
-        let batch = serde_json::Value::Array(
-            outcomes
-                .iter()
-                .map(|o| {
-                    let status = if o.succeeded { AttemptStatus::Succeeded } else { AttemptStatus::Failed };
-                    serde_json::json!({
-                        "id": o.id,
-                        "claims": o.claims,
-                        "status": status.as_str(),
-                        "response_status": o.response_status,
-                        "response_body": o.response_body,
-                        "duration_ms": i64::try_from(o.duration_ms).unwrap_or(i64::MAX),
-                        "error": o.error,
-                    })
-                })
-                .collect(),
-        )
-        .to_string();
-        let values = match backend {
-            Backend::Postgres => {
-                "SELECT * FROM json_to_recordset(CAST($2 AS json)) AS r (id BIGINT, claims BIGINT, status TEXT, \
-                 response_status BIGINT, response_body TEXT, duration_ms BIGINT, error TEXT)"
-            }
-            Backend::Sqlite => {
-                "SELECT json_extract(value, '$.id') AS id, json_extract(value, '$.claims') AS claims, \
-                 json_extract(value, '$.status') AS status, json_extract(value, '$.response_status') AS response_status, \
-                 json_extract(value, '$.response_body') AS response_body, \
-                 json_extract(value, '$.duration_ms') AS duration_ms, json_extract(value, '$.error') AS error \
-                 FROM json_each($2)"
-            }
-        };
-        let sql = format!(
-            "WITH v AS ({values}) UPDATE webhook_attempts SET status = v.status, response_status = v.response_status, \
-             response_body = v.response_body, duration_ms = v.duration_ms, error = v.error, finished_us = $1 \
-             FROM v WHERE webhook_attempts.id = v.id AND webhook_attempts.claims = v.claims \
-             AND webhook_attempts.finished_us IS NULL RETURNING webhook_attempts.id"
-        );
-        let query = sqlx::query(AssertSqlSafe(sql)).bind(at_us).bind(batch);
+        let query = sqlx::query(AssertSqlSafe(finish_sql(backend))).bind(at_us).bind(outcome_batch(outcomes));
         let rows = query.fetch_all(&mut **tx).await?;
         rows.iter().map(|r| Ok(r.try_get::<i64, _>(0)?)).collect()
     }

@@ -163,3 +163,25 @@ impl Store {
             .expect("read webhook secrets")
     }
 }
+
+impl Store {
+    /// PostgreSQL's generic plans (what a prepared statement may keep for the life of its
+    /// connection) of the statements that record delivery outcomes, as `EXPLAIN` text, planned
+    /// on one of this store's connections with its settings and the tables as they are now.
+    pub async fn outcome_write_generic_plans_for_test(&self) -> crate::Result<Vec<String>> {
+        let mut conn = self.pool.acquire().await?;
+        sqlx::query("SET plan_cache_mode = force_generic_plan").execute(&mut *conn).await?;
+        let mut plans = Vec::new();
+        for sql in crate::deliveries::postgres_outcome_statements() {
+            sqlx::query(sqlx::AssertSqlSafe(format!("PREPARE slotd_outcomes (BIGINT, TEXT) AS {sql}")))
+                .execute(&mut *conn)
+                .await?;
+            let lines: Vec<String> =
+                sqlx::query_scalar("EXPLAIN EXECUTE slotd_outcomes (0, '[]')").fetch_all(&mut *conn).await?;
+            sqlx::query("DEALLOCATE slotd_outcomes").execute(&mut *conn).await?;
+            plans.push(lines.join("\n"));
+        }
+        sqlx::query("RESET plan_cache_mode").execute(&mut *conn).await?;
+        Ok(plans)
+    }
+}
