@@ -135,10 +135,13 @@ impl Store {
                                 // statistics are always stale (rows come and go faster than
                                 // autovacuum samples them); a plan from such statistics could
                                 // read the whole queue for a few rows, so the worker's
-                                // connections use no sequential or bitmap scans.
+                                // connections use no sequential or bitmap scans. A plan that
+                                // must use one anyway carries the planner's penalty cost, far
+                                // above the JIT threshold: compiling it would take longer than
+                                // running it, so no JIT either.
                                 conn.execute(
                                     "SET synchronous_commit = off; SET enable_seqscan = off; \
-                                     SET enable_bitmapscan = off;",
+                                     SET enable_bitmapscan = off; SET jit = off;",
                                 )
                                 .await?;
                             }
