@@ -509,19 +509,20 @@ impl Store {
         let at = now();
         let at_us = to_us(at);
         let mut effects = OutcomeEffects::default();
-        if self.backend == Backend::Postgres && outcomes.iter().all(AttemptOutcome::settles_alone) {
-            // The usual batch (every attempt delivered): each chunk is one statement, atomic on
-            // its own, that finishes the attempts and ends their endpoints' failure streaks.
-            // No transaction, no further round trips.
-            for chunk in outcomes.chunks(OUTCOME_CHUNK) {
-                let rows = sqlx::query(AssertSqlSafe(settle_sql()))
-                    .bind(at_us)
-                    .bind(outcome_batch(chunk))
-                    .fetch_all(&self.pool)
-                    .await?;
-                effects.recorded += rows.len();
-                effects.stale += chunk.len() - rows.len();
-            }
+        if self.backend == Backend::Postgres
+            && outcomes.len() <= OUTCOME_CHUNK
+            && outcomes.iter().all(AttemptOutcome::settles_alone)
+        {
+            // The usual batch (its attempts delivered): one statement, atomic on its own, that
+            // finishes the attempts and ends their endpoints' failure streaks. No transaction,
+            // no further round trips.
+            let rows = sqlx::query(AssertSqlSafe(settle_sql()))
+                .bind(at_us)
+                .bind(outcome_batch(outcomes))
+                .fetch_all(&self.pool)
+                .await?;
+            effects.recorded = rows.len();
+            effects.stale = outcomes.len() - rows.len();
             return Ok(effects);
         }
         let mut tx = self.begin_write().await?;

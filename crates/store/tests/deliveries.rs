@@ -33,6 +33,7 @@ conformance!(
     a_410_disables_the_endpoint_and_tells_the_other_endpoints,
     sustained_failure_disables_the_endpoint_and_reenabling_clears_it,
     a_success_or_an_uncounted_failure_does_not_feed_the_failure_streak,
+    a_batch_of_successes_alone_ends_the_failure_streak,
     a_manual_retry_requeues_only_a_failed_attempt_with_nothing_pending,
     a_replay_requeues_matching_events_since_the_instant_skipping_pending_ones,
     a_test_event_goes_to_its_endpoint_only_even_when_disabled,
@@ -743,6 +744,37 @@ async fn a_success_or_an_uncounted_failure_does_not_feed_the_failure_streak(db: 
     }
     // Each one's notice went to the other... which was disabled in the same batch, so nowhere.
     assert_eq!(store.list_events(org, Some("webhook.disabled"), None, &all()).await.unwrap().items.len(), 2);
+}
+
+/// A batch in which every attempt was delivered (and a skipped attempt, which does not count) is
+/// recorded on its own path on PostgreSQL; it must still end the endpoints' failure streaks.
+async fn a_batch_of_successes_alone_ends_the_failure_streak(db: &TestDatabase) {
+    let store = &db.store;
+    let org = org(store).await;
+    let period = Duration::from_millis(150);
+    let ep = endpoint(store, org, "a", &[], true).await;
+    let round = |outcome: fn(&ClaimedDelivery) -> AttemptOutcome| async move {
+        let name = format!("H{}", Uuid::now_v7().simple());
+        host_created(store, org, &name).await;
+        host_created(store, org, &format!("{name} too")).await;
+        let claimed = claim(store).await;
+        assert_eq!(claimed.len(), 2);
+        // The second attempt of each round does not count (say, it was never sent).
+        let outcomes = vec![outcome(&claimed[0]), uncounted(&claimed[1])];
+        store.record_outcomes(&outcomes, period).await.unwrap()
+    };
+
+    // A counted failure begins a streak that then outlasts the period.
+    assert_eq!(round(failed).await.recorded, 2);
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    // Successes (and the uncounted failure) end it.
+    let effects = round(ok).await;
+    assert_eq!((effects.recorded, effects.stale, effects.disabled), (2, 0, Vec::<Uuid>::new()));
+    // So this failure begins a new streak instead of disabling the endpoint.
+    assert_eq!(round(failed).await.disabled, Vec::<Uuid>::new());
+    let endpoint = store.webhook_endpoint(org, ep).await.unwrap().unwrap();
+    assert!(endpoint.enabled);
+    assert_eq!(endpoint.disabled_reason, None);
 }
 
 async fn a_manual_retry_requeues_only_a_failed_attempt_with_nothing_pending(db: &TestDatabase) {
