@@ -333,6 +333,28 @@ fn map_slot_taken(e: sqlx::Error) -> StoreError {
     if is_exclusion_violation(&e) { StoreError::SlotTaken } else { e.into() }
 }
 
+/// How many times a booking write is made when PostgreSQL keeps breaking deadlocks by aborting it.
+const DEADLOCK_TRIES: u32 = 3;
+
+/// Runs `write` (which opens its own transaction) again when PostgreSQL aborted it to break a
+/// deadlock. Two transactions that each insert a host row overlapping the other's each wait, in
+/// the exclusion constraint's check, for the other to commit; the database aborts one of them.
+/// Nothing of that try was written; made again, it waits for the survivor and then succeeds or
+/// finds the slot taken, as if it had come second.
+async fn retry_deadlocks<T, F, Fut>(mut write: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let mut tries = 1;
+    loop {
+        match write().await {
+            Err(e) if e.is_deadlock() && tries < DEADLOCK_TRIES => tries += 1,
+            done => return done,
+        }
+    }
+}
+
 /// Writes the booking's host rows. A blocking row is only written if no manual busy block of
 /// its host overlaps the block (checked in the same statement); otherwise the slot is taken.
 async fn insert_host_rows(
@@ -530,6 +552,22 @@ impl Store {
         idempotency: Option<&IdempotentRequest>,
         outputs: impl FnOnce(&Booking) -> ChangeOutputs + Send,
     ) -> Result<Booking> {
+        let (mut tx, booking) = retry_deadlocks(|| self.write_booking(org, &new)).await?;
+        let out = outputs(&booking);
+        if let Some(request) = idempotency {
+            Self::insert_answer(&mut tx, org, request, &out.answer).await?;
+        }
+        let queued = self.insert_event(&mut tx, org, out.event_type, out.event_data).await?;
+        tx.commit().await.map_err(map_slot_taken)?;
+        if queued {
+            self.wake_delivery_workers();
+        }
+        Ok(booking)
+    }
+
+    /// Opens a new booking's transaction and writes its row and its host rows: the part where
+    /// concurrent bookings of one host meet.
+    async fn write_booking(&self, org: OrgId, new: &NewBooking) -> Result<(Transaction<'static, Any>, Booking)> {
         let at = now();
         let mut tx = self.begin_write().await?;
         // The human id comes from the booking id's random tail; a collision within the
@@ -544,9 +582,9 @@ impl Store {
             interval: new.placement.interval,
             host_ids: new.placement.host_ids.clone(),
             seat_group: String::new(),
-            attendees: new.attendees,
-            answers: new.answers,
-            metadata: new.metadata,
+            attendees: new.attendees.clone(),
+            answers: new.answers.clone(),
+            metadata: new.metadata.clone(),
             token_generation: 0,
             history: Vec::new(),
             created_at: at,
@@ -598,16 +636,7 @@ impl Store {
             new.blocking,
         )
         .await?;
-        let out = outputs(&booking);
-        if let Some(request) = idempotency {
-            Self::insert_answer(&mut tx, org, request, &out.answer).await?;
-        }
-        let queued = self.insert_event(&mut tx, org, out.event_type, out.event_data).await?;
-        tx.commit().await.map_err(map_slot_taken)?;
-        if queued {
-            self.wake_delivery_workers();
-        }
-        Ok(booking)
+        Ok((tx, booking))
     }
 
     /// Applies a lifecycle change if the booking is still at `change.expected_version`.
@@ -621,6 +650,29 @@ impl Store {
         idempotency: Option<&IdempotentRequest>,
         outputs: impl FnOnce(&Booking) -> ChangeOutputs + Send,
     ) -> Result<Option<Booking>> {
+        let Some((mut tx, booking)) = retry_deadlocks(|| self.write_change(org, id, &change)).await? else {
+            return Ok(None);
+        };
+        let out = outputs(&booking);
+        if let Some(request) = idempotency {
+            Self::insert_answer(&mut tx, org, request, &out.answer).await?;
+        }
+        let queued = self.insert_event(&mut tx, org, out.event_type, out.event_data).await?;
+        tx.commit().await.map_err(map_slot_taken)?;
+        if queued {
+            self.wake_delivery_workers();
+        }
+        Ok(Some(booking))
+    }
+
+    /// Opens a lifecycle change's transaction and writes the booking, its host rows and its
+    /// history entry (`None`: no such booking).
+    async fn write_change(
+        &self,
+        org: OrgId,
+        id: Uuid,
+        change: &BookingChange,
+    ) -> Result<Option<(Transaction<'static, Any>, Booking)>> {
         let Some(mut booking) = self.booking(org, id).await? else { return Ok(None) };
         if booking.version != change.expected_version {
             return Err(StoreError::Conflict("the booking was changed by another request; read it again".into()));
@@ -688,7 +740,7 @@ impl Store {
             at,
             action: change.action,
             by: change.by,
-            reason: change.reason,
+            reason: change.reason.clone(),
             previous: change.placement.as_ref().map(|_| previous),
         };
         sqlx::query(
@@ -709,16 +761,7 @@ impl Store {
         booking.version += 1;
         booking.updated_at = at;
         booking.history.push(entry);
-        let out = outputs(&booking);
-        if let Some(request) = idempotency {
-            Self::insert_answer(&mut tx, org, request, &out.answer).await?;
-        }
-        let queued = self.insert_event(&mut tx, org, out.event_type, out.event_data).await?;
-        tx.commit().await.map_err(map_slot_taken)?;
-        if queued {
-            self.wake_delivery_workers();
-        }
-        Ok(Some(booking))
+        Ok(Some((tx, booking)))
     }
 
     /// The block a booking's host rows hold now.

@@ -57,4 +57,9 @@ impl StoreError {
     pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
         matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
     }
+
+    /// True when PostgreSQL aborted the transaction to break a deadlock (SQLSTATE 40P01).
+    pub(crate) fn is_deadlock(&self) -> bool {
+        matches!(self, StoreError::Database(sqlx::Error::Database(db)) if db.code().as_deref() == Some("40P01"))
+    }
 }

@@ -476,3 +476,70 @@ async fn an_idempotency_key_stores_the_answer_with_the_booking_once(db: &TestDat
     assert!(store.stored_answer(other, "k-1").await.unwrap().is_none());
     assert_eq!(store.expire_idempotency_keys().await.unwrap(), 0, "fresh keys are kept");
 }
+
+/// Two transactions that each insert a host row overlapping the other's wait for each other in
+/// the exclusion constraint's check, and PostgreSQL aborts one of them to break the deadlock. A
+/// booking so aborted is made again: it then comes second and finds the slot taken, never a
+/// database error.
+#[tokio::test]
+async fn postgres_a_booking_aborted_to_break_a_deadlock_is_made_again() {
+    use sqlx::Connection;
+    let db = TestDatabase::postgres().await;
+    let store = &db.store;
+    let (org, host, event_type) = booking_setup(store).await;
+    // Two bookings of another host, whose ids the other writer's rows below borrow.
+    let elsewhere = store.create_host(org, new_host("Bob"), payload("created")).await.unwrap().id;
+    let other_type =
+        store.create_event_type(org, new_event_type("other", vec![elsewhere]), payload("c")).await.unwrap();
+    let mut borrowed = Vec::new();
+    for start in ["2027-01-04T15:00:00Z", "2027-01-04T16:00:00Z"] {
+        let new = new_booking(other_type.id, placement(elsewhere, start, 30, None, 1));
+        borrowed.push(store.create_booking(org, new, None, outputs("booking.confirmed")).await.unwrap().id);
+    }
+    let row = |booking: Uuid, start: &str| {
+        let (start, end) = (ts(start).as_microsecond(), ts(start).as_microsecond() + 30 * 60_000_000);
+        format!(
+            "INSERT INTO booking_hosts (booking_id, organization_id, host_id, event_type_id, seat_group, start_us, \
+             block_start_us, block_end_us, blocking) VALUES ('{booking}', '{}', '{host}', '{event_type}', \
+             '{booking}', {start}, {start}, {end}, true)",
+            org.0
+        )
+    };
+
+    // The other writer holds 10:00–10:30 of `host`, uncommitted, and never gives up first.
+    let mut other = sqlx::AnyConnection::connect(&db.url).await.unwrap();
+    for sql in ["BEGIN", "SET LOCAL deadlock_timeout = '30s'", &row(borrowed[0], "2027-01-04T10:00:00Z")] {
+        sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())).execute(&mut other).await.unwrap();
+    }
+    // The booking (10:15–10:45) writes its row and waits for the other writer to finish.
+    let booking = tokio::spawn({
+        let store = store.clone();
+        let new = new_booking(event_type, placement(host, "2027-01-04T10:15:00Z", 30, None, 1));
+        async move { store.create_booking(org, new, None, outputs("booking.confirmed")).await }
+    });
+    let mut watcher = sqlx::AnyConnection::connect(&db.url).await.unwrap();
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&mut watcher)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    // Now the other writer takes 10:30–11:00, overlapping the booking's row: each waits for the
+    // other, and the booking's transaction (the first to time out) is aborted.
+    sqlx::query(sqlx::AssertSqlSafe(row(borrowed[1], "2027-01-04T10:30:00Z"))).execute(&mut other).await.unwrap();
+    sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+
+    let result = booking.await.unwrap();
+    assert!(matches!(result, Err(StoreError::SlotTaken)), "{result:?}");
+    assert_eq!(store.count_overlapping_blocking_bookings().await.unwrap(), 0);
+    other.close().await.unwrap();
+    watcher.close().await.unwrap();
+    store.close().await;
+    db.cleanup().await;
+}
