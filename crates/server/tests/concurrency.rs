@@ -124,7 +124,10 @@ async fn run(db: TestDatabase, processes: usize, label: &str) {
     }
     let outcomes = join_all(requests).await;
     let failures: Vec<&String> = outcomes.iter().filter_map(|o| o.as_ref().err()).collect();
-    assert!(failures.is_empty(), "every request wins or answers 409 slot_taken; got {failures:?}");
+    if !failures.is_empty() {
+        let logs: Vec<String> = servers.iter().map(|(server, _)| server.log_text()).collect();
+        panic!("every request wins or answers 409 slot_taken; got {failures:?}\n{}", logs.join("\n"));
+    }
     let winners = outcomes.iter().filter(|o| matches!(o, Ok(true))).count();
     let taken = outcomes.iter().filter(|o| matches!(o, Ok(false))).count();
 
