@@ -185,3 +185,15 @@ impl Store {
         Ok(plans)
     }
 }
+
+impl Store {
+    /// PostgreSQL: later connections to this database commit without waiting for the WAL flush
+    /// (`synchronous_commit = off`), for tests that time deliveries rather than the disk.
+    pub async fn commit_without_flush_wait_for_test(&self) -> crate::Result<()> {
+        let name: String = sqlx::query_scalar("SELECT CAST(current_database() AS TEXT)").fetch_one(&self.pool).await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("ALTER DATABASE \"{name}\" SET synchronous_commit = off")))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
