@@ -552,8 +552,22 @@ impl Store {
         idempotency: Option<&IdempotentRequest>,
         outputs: impl FnOnce(&Booking) -> ChangeOutputs + Send,
     ) -> Result<Booking> {
-        let (mut tx, booking) = retry_deadlocks(|| self.write_booking(org, &new)).await?;
-        let out = outputs(&booking);
+        let (tx, booking) = retry_deadlocks(|| self.write_booking(org, &new)).await?;
+        self.commit_booking_write(tx, org, &booking, idempotency, outputs).await?;
+        Ok(booking)
+    }
+
+    /// Ends a booking write: its stored answer (for an idempotent request) and its event, then
+    /// the commit.
+    async fn commit_booking_write(
+        &self,
+        mut tx: Transaction<'static, Any>,
+        org: OrgId,
+        booking: &Booking,
+        idempotency: Option<&IdempotentRequest>,
+        outputs: impl FnOnce(&Booking) -> ChangeOutputs + Send,
+    ) -> Result<()> {
+        let out = outputs(booking);
         if let Some(request) = idempotency {
             Self::insert_answer(&mut tx, org, request, &out.answer).await?;
         }
@@ -562,7 +576,7 @@ impl Store {
         if queued {
             self.wake_delivery_workers();
         }
-        Ok(booking)
+        Ok(())
     }
 
     /// Opens a new booking's transaction and writes its row and its host rows: the part where
@@ -650,18 +664,10 @@ impl Store {
         idempotency: Option<&IdempotentRequest>,
         outputs: impl FnOnce(&Booking) -> ChangeOutputs + Send,
     ) -> Result<Option<Booking>> {
-        let Some((mut tx, booking)) = retry_deadlocks(|| self.write_change(org, id, &change)).await? else {
+        let Some((tx, booking)) = retry_deadlocks(|| self.write_change(org, id, &change)).await? else {
             return Ok(None);
         };
-        let out = outputs(&booking);
-        if let Some(request) = idempotency {
-            Self::insert_answer(&mut tx, org, request, &out.answer).await?;
-        }
-        let queued = self.insert_event(&mut tx, org, out.event_type, out.event_data).await?;
-        tx.commit().await.map_err(map_slot_taken)?;
-        if queued {
-            self.wake_delivery_workers();
-        }
+        self.commit_booking_write(tx, org, &booking, idempotency, outputs).await?;
         Ok(Some(booking))
     }
 
