@@ -528,6 +528,7 @@ async fn postgres_a_booking_aborted_to_break_a_deadlock_is_made_again() {
         if waiting > 0 {
             break;
         }
+        assert!(!booking.is_finished(), "the booking ended without waiting for the other writer");
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     // Now the other writer takes 10:30–11:00, overlapping the booking's row: each waits for the
