@@ -71,6 +71,9 @@ pub enum ApiError {
     /// The resource existed but is no longer usable (a cancelled booking's manage link).
     #[error("{0}")]
     Gone(String),
+    /// A short-lived manage link whose time is up (`410 link_expired`).
+    #[error("{0}")]
+    LinkExpired(String),
     /// The body exceeds the 1 MB limit.
     #[error("the request body exceeds the limit of 1 MB")]
     PayloadTooLarge,
@@ -110,6 +113,7 @@ impl ApiError {
             ApiError::SlotTaken { .. } => (StatusCode::CONFLICT, "slot_taken", "Slot taken"),
             ApiError::InvalidTransition(_) => (StatusCode::CONFLICT, "invalid_transition", "Invalid transition"),
             ApiError::Gone(_) => (StatusCode::GONE, "gone", "Gone"),
+            ApiError::LinkExpired(_) => (StatusCode::GONE, "link_expired", "Link expired"),
             ApiError::PlanLimit { .. } => (StatusCode::FORBIDDEN, "plan_limit", "Plan limit reached"),
             ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "Payload too large"),
             ApiError::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "Invalid request"),
