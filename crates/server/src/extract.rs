@@ -44,7 +44,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             let pointer = pointer_of(e.path());
             let inner = e.into_inner();
             match inner.classify() {
-                serde_json::error::Category::Data => Err(ApiError::field(pointer, clean_serde_message(&inner))),
+                serde_json::error::Category::Data => Err(shape_error(pointer, clean_serde_message(&inner))),
                 _ => Err(ApiError::Malformed(format!("the body is not valid JSON: {inner}"))),
             }
         }
@@ -65,7 +65,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJsonValue<T> {
             .map_err(|e| ApiError::Malformed(format!("the body is not valid JSON: {e}")))?;
         let typed = serde_path_to_error::deserialize(&value).map_err(|e| {
             let pointer = pointer_of(e.path());
-            ApiError::field(pointer, clean_serde_message(&e.into_inner()))
+            shape_error(pointer, clean_serde_message(&e.into_inner()))
         })?;
         Ok(ApiJsonValue(typed, value))
     }
@@ -82,9 +82,18 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
         serde_path_to_error::deserialize(de).map(ApiQuery).map_err(|e| {
             let pointer = pointer_of(e.path());
-            let message = e.into_inner().to_string();
-            ApiError::field(pointer, message)
+            shape_error(pointer, e.into_inner().to_string())
         })
+    }
+}
+
+/// A 422 for a body or query that does not fit its type. serde reports a missing field at the
+/// object that lacks it; the pointer then names the field itself (`/booking_ref`, not ``).
+fn shape_error(pointer: String, message: String) -> ApiError {
+    let missing = message.strip_prefix("missing field `").and_then(|rest| rest.split_once('`')).map(|(name, _)| name);
+    match missing {
+        Some(name) => ApiError::field(format!("{pointer}/{}", name.replace('~', "~0").replace('/', "~1")), message),
+        None => ApiError::field(pointer, message),
     }
 }
 

@@ -54,6 +54,14 @@ fn when(t: Timestamp, zone: &jiff::tz::TimeZone) -> String {
 async fn render(state: &AppState, token: &str, message: Option<(&str, &str)>) -> Response {
     let booking = match booking_for_token(state, token).await {
         Ok(b) => b,
+        Err(ApiError::LinkExpired(_)) => {
+            return page(
+                StatusCode::GONE,
+                "This link has expired",
+                "<p>This link was only valid for a short time, and that time is over. Please ask for a new \
+                 link where you got this one, or use the link in your booking confirmation.</p>",
+            );
+        }
         Err(_) => {
             return page(
                 StatusCode::NOT_FOUND,

@@ -502,6 +502,7 @@ async fn operations_endpoints_answer(app: &TestApp) {
         ("/v1/manage/{token}/reschedule", &["post"]),
         ("/v1/manage/{token}/cancel", &["post"]),
         ("/b/{file}", &["get"]),
+        ("/v1/reschedule-requests", &["post"]),
         ("/v1/webhooks", &["get", "post"]),
         ("/v1/webhooks/{id}", &["get", "patch", "delete"]),
         ("/v1/webhooks/{id}/rotate-secret", &["post"]),
@@ -572,11 +573,11 @@ async fn attendees_manage_their_booking_with_the_link_alone(app: &TestApp) {
     assert_eq!(view["booking"]["id"], booking["id"]);
     assert_eq!(view["can_reschedule"], true);
     assert_eq!(view["can_cancel"], true);
-    // The booking's own time counts as free for moving it; local times are the attendee's.
-    let path = format!("/v1/manage/{token}/slots?start={}&end={}", day("10:00:00"), day("11:00:00"));
+    // The booking's current start is not offered as a new one; local times are the attendee's.
+    let path = format!("/v1/manage/{token}/slots?start={}&end={}", day("09:30:00"), day("11:00:00"));
     let slots: Value = anonymous(Method::GET, path).send().await.unwrap().json().await.unwrap();
-    assert_eq!(starts(slots["slots"].as_array().unwrap()), [day("10:00:00"), day("10:30:00")]);
-    assert_eq!(slots["slots"][0]["local_start"], "2027-01-04T05:00:00-05:00");
+    assert_eq!(starts(slots["slots"].as_array().unwrap()), [day("09:30:00"), day("10:30:00")]);
+    assert_eq!(slots["slots"][1]["local_start"], "2027-01-04T05:30:00-05:00");
 
     let moved = anonymous(Method::POST, format!("/v1/manage/{token}/reschedule"))
         .json(&json!({ "start": day("10:30:00"), "reason": "traffic" }))

@@ -155,6 +155,18 @@ impl Store {
 }
 
 impl Store {
+    /// Moves a booking's times (not its host blocks) `by` earlier, so a test can have a booking
+    /// that is over without waiting for it.
+    pub async fn shift_booking_into_past_for_test(&self, booking_id: uuid::Uuid, by: jiff::SignedDuration) {
+        let us = by.as_micros() as i64;
+        sqlx::query("UPDATE bookings SET start_us = start_us - $1, end_us = end_us - $1 WHERE id = $2")
+            .bind(us)
+            .bind(booking_id.to_string())
+            .execute(&self.pool)
+            .await
+            .expect("shift booking");
+    }
+
     /// Every stored webhook secret column, as stored (tests check they are sealed).
     pub async fn sealed_webhook_secrets_for_test(&self) -> Vec<String> {
         sqlx::query_scalar("SELECT secret_sealed FROM webhook_endpoints")

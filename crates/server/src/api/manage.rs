@@ -14,6 +14,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use slotd_core::booking::{BookingAction, BookingStatus};
 use slotd_core::interval::Interval;
+use slotd_core::manage_token::TokenCheck;
 use slotd_store::{Actor, Booking, EventType};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -32,10 +33,13 @@ pub async fn booking_for_token(state: &AppState, token: &str) -> Result<Booking,
     let not_found = || ApiError::NotFound("this link is not valid (it may have been replaced by a newer one)".into());
     let id = slotd_core::manage_token::booking_id_of(token).ok_or_else(not_found)?;
     let booking = state.store.booking_for_manage_link(Uuid::from_bytes(id)).await?.ok_or_else(not_found)?;
-    if !state.manage_key.verify(token, id, booking.token_generation as u64) {
-        return Err(not_found());
+    match state.manage_key.check(token, id, booking.token_generation as u64, Timestamp::now().as_second()) {
+        TokenCheck::Valid => Ok(booking),
+        TokenCheck::Expired => Err(ApiError::LinkExpired(
+            "this link has expired; ask for a new one where you got it, or use the link in your confirmation".into(),
+        )),
+        TokenCheck::Invalid => Err(not_found()),
     }
-    Ok(booking)
 }
 
 /// The booking a token opens for changes: gone once cancelled, rejected or over.
@@ -55,7 +59,8 @@ async fn open_booking(state: &AppState, token: &str) -> Result<Booking, ApiError
 /// What an attendee sees and may do.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ManageView {
-    booking: BookingView,
+    /// The booking.
+    pub booking: BookingView,
     /// Whether the attendee may still reschedule (status and cut-off).
     pub can_reschedule: bool,
     /// Whether the attendee may still cancel (status and cut-off).
@@ -109,7 +114,8 @@ pub struct ManageSlotParams {
     time_zone: Option<String>,
 }
 
-/// Free slots the booking could move to (its own time counts as free).
+/// Free slots the booking could move to: its own block does not count as busy (so a move next to
+/// it works), and its current start is not offered (it already has it).
 pub async fn slots_for_booking(
     state: &AppState,
     booking: &Booking,
@@ -118,7 +124,9 @@ pub async fn slots_for_booking(
     zone: &jiff::tz::TimeZone,
 ) -> Result<SlotsResponse, ApiError> {
     let schedule = Schedule::load(&state.store, booking.organization_id, event_type, window, Some(booking.id)).await?;
-    Ok(slots_response(&schedule, window, Some(zone)))
+    let mut response = slots_response(&schedule, window, Some(zone));
+    response.slots.retain(|slot| slot.start != booking.interval.start);
+    Ok(response)
 }
 
 /// The attendee's zone, or UTC if it cannot be read.

@@ -8,6 +8,7 @@ mod event_types;
 mod events;
 mod hosts;
 pub mod manage;
+mod reschedule_requests;
 pub mod slots;
 mod webhooks;
 
@@ -64,6 +65,7 @@ pub fn routes() -> (Router<AppState>, OpenApi) {
         .routes(routes!(manage::manage_reschedule))
         .routes(routes!(manage::manage_cancel))
         .routes(routes!(manage::ics_by_token))
+        .routes(routes!(reschedule_requests::create_reschedule_request))
         .routes(routes!(webhooks::create_webhook, webhooks::list_webhooks))
         .routes(routes!(webhooks::get_webhook, webhooks::update_webhook, webhooks::delete_webhook))
         .routes(routes!(webhooks::rotate_webhook_secret))
