@@ -5,6 +5,7 @@
 
 pub mod process;
 pub mod receiver;
+pub mod verify;
 
 use std::sync::Arc;
 
