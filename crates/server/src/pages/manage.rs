@@ -240,7 +240,10 @@ fn summary(context: &BookingContext, zone: &Zone, heading: &str) -> Markup {
             @if booking.status == BookingStatus::Pending {
                 p { "Waiting for the host to confirm." }
             }
-            p.muted { "Reference " (booking.human_id) }
+            p.muted {
+                @if let Some(attendee) = booking.attendees.first() { "Booked for " (attendee.name) " · " }
+                "Reference " (booking.human_id)
+            }
         }
     }
 }
@@ -768,4 +771,48 @@ pub async fn reschedule_form(State(state): State<AppState>, ApiPath(token): ApiP
 /// `POST /manage/{token}/cancel` (form: `reason`, `tz`).
 pub async fn cancel_form(State(state): State<AppState>, ApiPath(token): ApiPath<String>, body: Bytes) -> Response {
     form_command(&state, &token, &body, BookingAction::Cancel).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn text_of(response: Response) -> (StatusCode, String) {
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        (status, String::from_utf8(bytes.to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn an_expired_link_says_so_in_words_with_410_and_an_invalid_one_with_404() {
+        let (status, html) = text_of(link_problem(&ApiError::LinkExpired("expired at …".into()))).await;
+        assert_eq!(status, StatusCode::GONE);
+        assert!(html.contains("<title>This link has expired</title>") && html.contains("ask for a new link"), "{html}");
+        assert!(!html.contains("link_expired") && !html.contains("expired at"), "words, not codes: {html}");
+        let (status, html) = text_of(link_problem(&ApiError::NotFound("no".into()))).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(html.contains("This link does not work"), "{html}");
+        let (status, html) = text_of(link_problem(&ApiError::Unavailable("pool timed out".into()))).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(html.contains("Nothing was changed") && !html.contains("pool timed out"), "{html}");
+    }
+
+    #[test]
+    fn the_page_query_is_read_leniently() {
+        let query = PageQuery::parse(Some("tz=Europe%2FParis&day=2027-01-05&tz=UTC&from=&x=1&done=rescheduled"));
+        assert_eq!(query.tz.as_deref(), Some("Europe/Paris"), "the first value wins");
+        assert_eq!(query.day.as_deref(), Some("2027-01-05"));
+        assert_eq!(query.from, None, "an empty value is no value");
+        assert_eq!(query.done.as_deref(), Some("rescheduled"));
+        let query = PageQuery::parse(Some("%FF%FE=%&tz=%E2%28"));
+        assert!(query.tz.is_some(), "undecodable bytes do not fail the page");
+        assert!(PageQuery::parse(None).tz.is_none());
+    }
+
+    #[test]
+    fn errors_read_as_sentences() {
+        assert_eq!(sentence("the start is not free"), "The start is not free.");
+        assert_eq!(sentence("Done."), "Done.");
+        assert_eq!(sentence(""), "");
+    }
 }
