@@ -34,14 +34,14 @@ a{color:var(--accent)}
 .notice strong{display:block;font-size:1.05rem}
 .zone{display:flex;flex-wrap:wrap;gap:.5rem;align-items:flex-end}
 .zone label{display:block;width:100%;font-weight:600}
-.zone select{flex:1 1 12rem;min-width:0}
+.zone select{flex:1 1 100%;min-width:0}
 select,input[type=text],textarea{font:inherit;color:inherit;background:#fff;border:1px solid #71717a;border-radius:.5rem;padding:.5rem .6rem;min-height:2.75rem}
 input[type=text],textarea{width:100%}
 button,.button{font:inherit;font-weight:600;border:1px solid var(--accent);border-radius:.5rem;padding:.55rem 1rem;min-height:2.75rem;cursor:pointer;background:var(--accent);color:var(--accent-ink);text-decoration:none;display:inline-block}
 button.quiet{background:#fff;color:var(--accent)}
 button.danger{background:#fff;color:#b91c1c;border-color:#b91c1c}
-.pager{display:flex;justify-content:space-between;align-items:center;gap:.5rem;margin:0 0 .75rem;flex-wrap:wrap}
-.pager .range{font-weight:600}
+.pager{display:flex;justify-content:space-between;align-items:center;gap:.25rem .5rem;margin:0 0 .75rem;flex-wrap:wrap}
+.pager .range{font-weight:600;order:-1;flex-basis:100%;text-align:center}
 .pager a{padding:.4rem .2rem}
 .days{list-style:none;margin:0;padding:0;display:grid;grid-template-columns:repeat(auto-fill,minmax(4.3rem,1fr));gap:.4rem}
 .day{display:flex;flex-direction:column;align-items:center;justify-content:center;min-height:4.2rem;padding:.35rem .2rem;border:1px solid var(--line);border-radius:.5rem;text-align:center;line-height:1.2;text-decoration:none;color:var(--ink);background:#fff}
@@ -49,7 +49,7 @@ a.day{border-color:#93c5fd;background:var(--accent-soft)}
 a.day:hover{border-color:var(--accent)}
 a.day[aria-current]{background:var(--accent);border-color:var(--accent);color:var(--accent-ink)}
 .day .dow{font-size:.8rem;text-transform:uppercase;letter-spacing:.03em}
-.day .date{font-weight:700}
+.day .date{font-weight:700;white-space:nowrap;font-size:.95rem}
 .day .count{font-size:.75rem}
 .day.off{background:var(--soft);color:#595959}
 .day.off .date{font-weight:400}
@@ -70,13 +70,14 @@ legend{font-weight:600;padding:0;margin:0 0 .5rem}
 .alternatives form{margin:0}
 details summary{cursor:pointer;font-weight:600;padding:.25rem 0}
 details[open] summary{margin-bottom:.5rem}
-.links{display:flex;flex-wrap:wrap;gap:1rem;margin:1rem 0}
+.links{display:flex;flex-wrap:wrap;align-items:center;gap:1rem;margin:1rem 0}
 @media (min-width:48rem){
 main{padding:2rem 1.5rem}
 h1{font-size:1.85rem}
 .top{display:grid;grid-template-columns:3fr 2fr;gap:1rem;align-items:start}
 .picker{grid-template-columns:minmax(0,3fr) minmax(0,2fr)}
 .days{grid-template-columns:repeat(7,minmax(0,1fr))}
+.pager .range{order:0;flex-basis:auto}
 }
 "#;
 

@@ -352,7 +352,7 @@ async fn manage(
         @if let Some(notice) = &notice {
             @match &notice.what {
                 Outcome::Error(text) => div.notice.error role="alert" { (text) },
-                Outcome::Taken(alternatives) => (taken_notice(context, zone, urls, alternatives, notice.reason.as_deref())),
+                Outcome::Taken(alternatives) => (taken_notice(context, zone, urls, alternatives, notice.picked, notice.reason.as_deref())),
             }
         }
         div.top {
@@ -435,6 +435,7 @@ fn taken_notice(
     zone: &Zone,
     urls: &Urls,
     alternatives: &[Alternative],
+    picked: Option<Timestamp>,
     reason: Option<&str>,
 ) -> Markup {
     let current = context.booking.interval.start;
@@ -442,7 +443,11 @@ fn taken_notice(
     html! {
         div.notice.error role="alert" {
             strong { "That time was just taken" }
-            "Someone booked it a moment before you. Your booking is unchanged."
+            @if let Some(picked) = picked {
+                "Someone booked " (words::short_when(picked, &zone.tz)) " a moment before you. Your booking is unchanged."
+            } @else {
+                "Someone booked it a moment before you. Your booking is unchanged."
+            }
             @if offered.is_empty() {
                 p { "Please pick another time below." }
             } @else {
