@@ -41,6 +41,9 @@ pub struct AppState {
     pub resolver: crate::ssrf::Resolver,
     /// `--allow-private-webhooks`: loopback and private targets are accepted (local use, tests).
     pub allow_private_webhooks: bool,
+    /// `--frame-ancestors`: who may show the hosted pages in a frame (a CSP source list,
+    /// `'none'` by default).
+    pub frame_ancestors: Arc<str>,
 }
 
 /// The full router (API, operations endpoints, docs) and the OpenAPI document it serves.
@@ -49,6 +52,7 @@ pub fn router(state: AppState) -> Router {
     let openapi = Arc::new(openapi);
     let metrics = metrics_handle();
     let request_id = HeaderName::from_static("x-request-id");
+    let page_headers = crate::pages::PageHeaders::new(&state.frame_ancestors);
 
     api_router
         .route("/healthz", get(healthz))
@@ -62,20 +66,46 @@ pub fn router(state: AppState) -> Router {
             let page = Html(crate::docs::render(&openapi));
             get(move || std::future::ready(page.clone()))
         })
-        .route("/manage/{token}", get(crate::pages::manage_page))
-        .route("/manage/{token}/reschedule", post(crate::pages::reschedule_form))
-        .route("/manage/{token}/cancel", post(crate::pages::cancel_form))
+        .route("/manage/{token}", get(crate::pages::manage::manage_page))
+        .route("/manage/{token}/reschedule", post(crate::pages::manage::reschedule_form))
+        .route("/manage/{token}/cancel", post(crate::pages::manage::cancel_form))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+        .layer(middleware::from_fn(move |req: Request, next: Next| {
+            let headers = page_headers.clone();
+            async move { headers.apply(req, next).await }
+        }))
         .layer(middleware::from_fn(track_metrics))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
-            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            let path = redacted_path(req.uri().path());
+            tracing::info_span!("request", method = %req.method(), path = %path, request_id = %id)
         }))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// Where a manage token sits in a path: `/manage/{token}…`, `/v1/manage/{token}…`, `/b/{token}.ics`.
+const TOKEN_PREFIXES: [&str; 3] = ["/manage/", "/v1/manage/", "/b/"];
+
+/// Whether `path` carries a manage token (and so gets the hosted pages' headers).
+pub fn is_token_path(path: &str) -> bool {
+    TOKEN_PREFIXES.iter().any(|prefix| path.starts_with(prefix))
+}
+
+/// `path` with its manage token replaced by `[token]`, for logs: a token is a credential.
+/// `/manage/abc/reschedule` → `/manage/[token]/reschedule`, `/b/abc.ics` → `/b/[token].ics`.
+pub fn redacted_path(path: &str) -> std::borrow::Cow<'_, str> {
+    let Some(prefix) = TOKEN_PREFIXES.iter().find(|prefix| path.starts_with(**prefix)) else {
+        return std::borrow::Cow::Borrowed(path);
+    };
+    let rest = &path[prefix.len()..];
+    let segment_end = rest.find('/').unwrap_or(rest.len());
+    let (segment, tail) = rest.split_at(segment_end);
+    let suffix = if *prefix == "/b/" && segment.ends_with(".ics") { ".ics" } else { "" };
+    std::borrow::Cow::Owned(format!("{prefix}[token]{suffix}{tail}"))
 }
 
 /// The OpenAPI document alone (for `slotd openapi`).
@@ -167,4 +197,29 @@ pub async fn shutdown_signal() {
         () = terminate => {}
     }
     tracing::info!("shutting down: finishing in-flight requests");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted_path;
+
+    #[test]
+    fn manage_tokens_are_cut_out_of_logged_paths_and_other_paths_are_kept() {
+        let token = "AZP3x-Qk_secret.token";
+        assert_eq!(redacted_path(&format!("/manage/{token}")), "/manage/[token]");
+        assert_eq!(redacted_path(&format!("/manage/{token}/reschedule")), "/manage/[token]/reschedule");
+        assert_eq!(redacted_path(&format!("/manage/{token}/cancel")), "/manage/[token]/cancel");
+        assert_eq!(redacted_path(&format!("/v1/manage/{token}/slots")), "/v1/manage/[token]/slots");
+        assert_eq!(redacted_path(&format!("/v1/manage/{token}")), "/v1/manage/[token]");
+        assert_eq!(redacted_path("/b/AZP3xQk.ics"), "/b/[token].ics");
+        assert_eq!(redacted_path("/b/AZP3xQk"), "/b/[token]");
+        assert_eq!(redacted_path("/b/AZP3x.Qk"), "/b/[token]");
+        assert_eq!(redacted_path("/manage/"), "/manage/[token]");
+        for kept in ["/v1/bookings/BK-7Q4M2X", "/healthz", "/", "/managed/x", "/v1/manage", "/bb/x"] {
+            assert_eq!(redacted_path(kept), kept);
+        }
+        for path in [format!("/manage/{token}/reschedule"), format!("/v1/manage/{token}"), format!("/b/{token}.ics")] {
+            assert!(!redacted_path(&path).contains("secret"), "{path}");
+        }
+    }
 }

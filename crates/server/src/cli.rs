@@ -87,6 +87,10 @@ struct ServeArgs {
     /// Do not deliver webhooks from this process (run `slotd worker` processes instead).
     #[arg(long, env = "SLOTD_NO_DELIVERY_WORKER")]
     no_delivery_worker: bool,
+    /// Who may show the hosted manage page in a frame: the CSP frame-ancestors sources, e.g.
+    /// "'self' https://shop.example.com" ('none' by default: no site may embed it).
+    #[arg(long, env = "SLOTD_FRAME_ANCESTORS", default_value = "'none'", value_parser = crate::pages::parse_frame_ancestors)]
+    frame_ancestors: String,
     #[command(flatten)]
     worker: WorkerArgs,
 }
@@ -354,6 +358,7 @@ async fn serve(database: &DatabaseArgs, args: ServeArgs) -> anyhow::Result<()> {
         sealer: Arc::new(crate::sealing::Sealer::derive(&secret)),
         resolver: crate::ssrf::Resolver::System,
         allow_private_webhooks: args.worker.allow_private_webhooks,
+        frame_ancestors: Arc::from(args.frame_ancestors.as_str()),
     };
     // One shutdown signal stops both the HTTP server and the worker.
     let (stop, stopping) = tokio::sync::watch::channel(false);

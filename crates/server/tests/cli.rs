@@ -44,6 +44,7 @@ fn every_flag_is_documented_with_its_environment_variable() {
                 "SLOTD_ALLOW_PRIVATE_WEBHOOKS",
                 "SLOTD_DEMO",
                 "SLOTD_NO_DELIVERY_WORKER",
+                "SLOTD_FRAME_ANCESTORS",
                 "SLOTD_WEBHOOK_TIMEOUT",
                 "SLOTD_WEBHOOK_RETRY_SCHEDULE",
                 "SLOTD_DATABASE_URL",
@@ -73,6 +74,16 @@ fn every_flag_is_documented_with_its_environment_variable() {
         for word in expected {
             assert!(help.contains(word), "`slotd {}` should mention {word}:\n{help}", args.join(" "));
         }
+    }
+}
+
+#[test]
+fn serve_refuses_a_frame_ancestors_value_that_is_not_a_csp_source_list() {
+    for bad in ["https://shop.example.com; script-src *", "'none' https://shop.example.com", ""] {
+        let output = slotd(&["--data-dir", "/nonexistent/slotd-cli-test", "serve", "--frame-ancestors", bad]);
+        assert_eq!(output.status.code(), Some(2), "{bad:?} is a usage error");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("--frame-ancestors"), "{bad:?}: {stderr}");
     }
 }
 

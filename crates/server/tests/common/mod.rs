@@ -90,6 +90,8 @@ pub struct AppOptions {
     pub worker: Option<WorkerOptions>,
     /// The organization's plan (default free).
     pub plan: Option<Plan>,
+    /// `--frame-ancestors` (default `'none'`).
+    pub frame_ancestors: Option<String>,
 }
 
 /// The delivery worker of a test app.
@@ -133,6 +135,7 @@ pub async fn spawn_app_with(backend: Backend, options: AppOptions) -> TestApp {
         sealer: Arc::new(slotd::sealing::Sealer::derive(b"test secret of at least 32 chars!")),
         resolver: slotd::ssrf::Resolver::Static(Arc::new(test_hosts())),
         allow_private_webhooks: options.allow_private_webhooks,
+        frame_ancestors: Arc::from(options.frame_ancestors.as_deref().unwrap_or("'none'")),
     };
     let (stop, stopped) = oneshot::channel::<()>();
     let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
