@@ -264,7 +264,7 @@ fn cancelled_page(context: &BookingContext, zone: &Zone, urls: &Urls, just_now: 
         title,
         html! {
             @if just_now {
-                div.notice.ok role="status" { strong { "Done." } "The host has been told. Nothing else is needed from you." }
+                div.notice.ok role="status" { strong { "Done." } "Nothing else is needed from you." }
             } @else {
                 p { "It can no longer be changed. To meet after all, please book a new time." }
             }
@@ -282,7 +282,7 @@ fn rescheduled_page(context: &BookingContext, zone: &Zone, urls: &Urls) -> Respo
         html! {
             div.notice.ok role="status" {
                 strong { "Done: the new time is " (words::span(context.booking.interval, &zone.tz)) "." }
-                "Times in " (words::zone_label(&zone.name, &zone.tz, Timestamp::now())) ". The host has been told."
+                "Times in " (words::zone_label(&zone.name, &zone.tz, Timestamp::now())) "."
             }
             (summary(context, zone, "Your new time"))
             p.links {
