@@ -87,6 +87,23 @@ struct ServeArgs {
     /// Do not deliver webhooks from this process (run `slotd worker` processes instead).
     #[arg(long, env = "SLOTD_NO_DELIVERY_WORKER")]
     no_delivery_worker: bool,
+    /// Requests per second per API key, in this process (0: no limit). Over it, 429 with
+    /// Retry-After. The default leaves an integration's normal traffic alone (a booking widget's
+    /// backend, a sync job) while one runaway client cannot take the database from the others.
+    #[arg(long, env = "SLOTD_RATE_LIMIT", default_value_t = 50)]
+    rate_limit: u32,
+    /// Requests an API key may send at once on top of its rate (0: the rate itself).
+    #[arg(long, env = "SLOTD_RATE_BURST", default_value_t = 100)]
+    rate_burst: u32,
+    /// Requests per second per client address on the token routes (/manage, /v1/manage, /b), in
+    /// this process (0: no limit). An attendee opens a page or two; a token that does not
+    /// verify costs 10 more, so guessing tokens is throttled after a couple of tries. Behind a
+    /// reverse proxy every client has the proxy's address: raise it there, or limit at the proxy.
+    #[arg(long, env = "SLOTD_TOKEN_RATE_LIMIT", default_value_t = 5)]
+    token_rate_limit: u32,
+    /// Requests a client address may send at once on the token routes (0: the rate itself).
+    #[arg(long, env = "SLOTD_TOKEN_RATE_BURST", default_value_t = 20)]
+    token_rate_burst: u32,
     #[command(flatten)]
     worker: WorkerArgs,
 }
@@ -354,6 +371,10 @@ async fn serve(database: &DatabaseArgs, args: ServeArgs) -> anyhow::Result<()> {
         sealer: Arc::new(crate::sealing::Sealer::derive(&secret)),
         resolver: crate::ssrf::Resolver::System,
         allow_private_webhooks: args.worker.allow_private_webhooks,
+        rate_limits: Arc::new(crate::rate_limit::RateLimits::new(
+            crate::rate_limit::RateLimit { per_second: args.rate_limit, burst: args.rate_burst },
+            crate::rate_limit::RateLimit { per_second: args.token_rate_limit, burst: args.token_rate_burst },
+        )),
     };
     // One shutdown signal stops both the HTTP server and the worker.
     let (stop, stopping) = tokio::sync::watch::channel(false);

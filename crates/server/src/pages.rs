@@ -50,10 +50,30 @@ fn when(t: Timestamp, zone: &jiff::tz::TimeZone) -> String {
     t.to_zoned(zone.clone()).strftime("%A %-d %B %Y, %H:%M (%Z)").to_string()
 }
 
+/// The page for a failure that is not the attendee's: the database is unavailable (503, with
+/// `Retry-After`) or a bug (500).
+fn try_again_page(e: &ApiError) -> Response {
+    let (status, text) = match e {
+        ApiError::Unavailable(_) => {
+            (StatusCode::SERVICE_UNAVAILABLE, "The service is briefly unavailable. Please try again in a moment.")
+        }
+        _ => (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side. Please try again later."),
+    };
+    let mut response = page(status, "Please try again", &format!("<p>{}</p>", escape(text)));
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from(crate::error::UNAVAILABLE_RETRY_AFTER_SECS),
+        );
+    }
+    response
+}
+
 /// Renders the page for a token, with an optional message on top.
 async fn render(state: &AppState, token: &str, message: Option<(&str, &str)>) -> Response {
     let booking = match booking_for_token(state, token).await {
         Ok(b) => b,
+        Err(e @ (ApiError::Unavailable(_) | ApiError::Internal(_))) => return try_again_page(&e),
         Err(_) => {
             return page(
                 StatusCode::NOT_FOUND,
@@ -66,13 +86,7 @@ async fn render(state: &AppState, token: &str, message: Option<(&str, &str)>) ->
     let zone = attendee_zone(&booking);
     let context = match booking::context(state, booking.clone()).await {
         Ok(c) => c,
-        Err(e) => {
-            return page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Please try again",
-                &format!("<p>{}</p>", escape(&e.to_string())),
-            );
-        }
+        Err(e) => return try_again_page(&e),
     };
     let view = manage_view(state, &context);
     let mut body = String::new();
@@ -197,11 +211,13 @@ async fn form_command(state: &AppState, token: &str, body: &Bytes, action: Booki
             let text = in_words(&e);
             let mut response = render(state, token, Some(("error", &text))).await;
             if response.status() == StatusCode::OK {
-                *response.status_mut() = match e {
-                    ApiError::SlotTaken { .. } | ApiError::InvalidTransition(_) => StatusCode::CONFLICT,
-                    ApiError::Gone(_) => StatusCode::GONE,
-                    _ => StatusCode::UNPROCESSABLE_ENTITY,
-                };
+                *response.status_mut() = e.status();
+                if let ApiError::Unavailable(_) = e {
+                    response.headers_mut().insert(
+                        axum::http::header::RETRY_AFTER,
+                        axum::http::HeaderValue::from(crate::error::UNAVAILABLE_RETRY_AFTER_SECS),
+                    );
+                }
             }
             response
         }

@@ -46,6 +46,7 @@ async fn app(backend: Backend) -> TestApp {
             allow_private_webhooks: true,
             worker: Some(WorkerOptions::loopback(SCHEDULE)),
             plan: Some(slotd_store::Plan::Growth),
+            ..Default::default()
         },
     )
     .await
@@ -405,9 +406,11 @@ async fn the_guard_refuses_loopback_targets_at_delivery_before_connecting() {
             resolver: slotd::ssrf::Resolver::Static(Arc::new(hosts)),
             ..WorkerOptions::loopback("0")
         };
-        let app =
-            spawn_app_with(backend, AppOptions { allow_private_webhooks: true, worker: Some(worker), plan: None })
-                .await;
+        let app = spawn_app_with(
+            backend,
+            AppOptions { allow_private_webhooks: true, worker: Some(worker), ..Default::default() },
+        )
+        .await;
         let receiver = Receiver::ok().await;
         let urls = [
             format!("http://127.0.0.1:{}/hooks", receiver.port),

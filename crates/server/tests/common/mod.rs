@@ -11,6 +11,7 @@ use std::sync::Arc;
 use reqwest::{Client, Method, Response};
 use serde_json::Value;
 use slotd::app::{self, AppState};
+use slotd::rate_limit::{RateLimit, RateLimits};
 use slotd_store::testing::TestDatabase;
 use slotd_store::{OrgId, Plan};
 use tokio::sync::oneshot;
@@ -89,6 +90,9 @@ pub struct AppOptions {
     pub worker: Option<WorkerOptions>,
     /// The organization's plan (default free).
     pub plan: Option<Plan>,
+    /// Rate limits per API key and per address on the token routes. Default: none, so the load
+    /// and concurrency tests measure the API, not the limiter (the rate-limit tests set them).
+    pub rate_limits: Option<(RateLimit, RateLimit)>,
 }
 
 /// The delivery worker of a test app.
@@ -132,6 +136,10 @@ pub async fn spawn_app_with(backend: Backend, options: AppOptions) -> TestApp {
         sealer: Arc::new(slotd::sealing::Sealer::derive(b"test secret of at least 32 chars!")),
         resolver: slotd::ssrf::Resolver::Static(Arc::new(test_hosts())),
         allow_private_webhooks: options.allow_private_webhooks,
+        rate_limits: Arc::new(match options.rate_limits {
+            Some((api_keys, token_routes)) => RateLimits::new(api_keys, token_routes),
+            None => RateLimits::off(),
+        }),
     };
     let (stop, stopped) = oneshot::channel::<()>();
     let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
