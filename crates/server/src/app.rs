@@ -44,6 +44,8 @@ pub struct AppState {
     /// `--frame-ancestors`: who may show the hosted pages in a frame (a CSP source list,
     /// `'none'` by default).
     pub frame_ancestors: Arc<str>,
+    /// Requests per API key and per client address on the token routes (`--rate-limit`, …).
+    pub rate_limits: Arc<crate::rate_limit::RateLimits>,
 }
 
 /// The full router (API, operations endpoints, docs) and the OpenAPI document it serves.
@@ -53,6 +55,7 @@ pub fn router(state: AppState) -> Router {
     let metrics = metrics_handle();
     let request_id = HeaderName::from_static("x-request-id");
     let page_headers = crate::pages::PageHeaders::new(&state.frame_ancestors);
+    let rate_limits = state.rate_limits.clone();
 
     api_router
         .route("/healthz", get(healthz))
@@ -72,6 +75,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+        .layer(middleware::from_fn_with_state(rate_limits, crate::rate_limit::limit_token_routes))
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .layer(middleware::from_fn(move |req: Request, next: Next| {
             let headers = page_headers.clone();
@@ -168,12 +172,16 @@ async fn track_metrics(req: Request, next: Next) -> Response {
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then lets in-flight requests finish.
+/// Each request knows its peer's address (`ConnectInfo<SocketAddr>`), which the per-address
+/// rate limit of the token routes counts by.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// Resolves on ctrl-c or SIGTERM.

@@ -91,6 +91,23 @@ struct ServeArgs {
     /// "'self' https://shop.example.com" ('none' by default: no site may embed it).
     #[arg(long, env = "SLOTD_FRAME_ANCESTORS", default_value = "'none'", value_parser = crate::pages::parse_frame_ancestors)]
     frame_ancestors: String,
+    /// Requests per second per API key, in this process (0: no limit). Over it, 429 with
+    /// Retry-After. The default leaves an integration's normal traffic alone (a booking widget's
+    /// backend, a sync job) while one runaway client cannot take the database from the others.
+    #[arg(long, env = "SLOTD_RATE_LIMIT", default_value_t = 50)]
+    rate_limit: u32,
+    /// Requests an API key may send at once on top of its rate (0: the rate itself).
+    #[arg(long, env = "SLOTD_RATE_BURST", default_value_t = 100)]
+    rate_burst: u32,
+    /// Requests per second per client address on the token routes (/manage, /v1/manage, /b), in
+    /// this process (0: no limit). An attendee opens a page or two; a token that does not
+    /// verify costs 10 more, so guessing tokens is throttled after a couple of tries. Behind a
+    /// reverse proxy every client has the proxy's address: raise it there, or limit at the proxy.
+    #[arg(long, env = "SLOTD_TOKEN_RATE_LIMIT", default_value_t = 5)]
+    token_rate_limit: u32,
+    /// Requests a client address may send at once on the token routes (0: the rate itself).
+    #[arg(long, env = "SLOTD_TOKEN_RATE_BURST", default_value_t = 20)]
+    token_rate_burst: u32,
     #[command(flatten)]
     worker: WorkerArgs,
 }
@@ -359,6 +376,10 @@ async fn serve(database: &DatabaseArgs, args: ServeArgs) -> anyhow::Result<()> {
         resolver: crate::ssrf::Resolver::System,
         allow_private_webhooks: args.worker.allow_private_webhooks,
         frame_ancestors: Arc::from(args.frame_ancestors.as_str()),
+        rate_limits: Arc::new(crate::rate_limit::RateLimits::new(
+            crate::rate_limit::RateLimit { per_second: args.rate_limit, burst: args.rate_burst },
+            crate::rate_limit::RateLimit { per_second: args.token_rate_limit, burst: args.token_rate_burst },
+        )),
     };
     // One shutdown signal stops both the HTTP server and the worker.
     let (stop, stopping) = tokio::sync::watch::channel(false);

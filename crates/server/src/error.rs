@@ -80,7 +80,14 @@ pub enum ApiError {
     /// Fields failed validation.
     #[error("{} invalid", plural(.0.len()))]
     Validation(Vec<FieldError>),
-    /// The database is unreachable or saturated; try again.
+    /// Too many requests from this API key or client address; try again after `retry_after_secs`.
+    #[error("too many requests; try again in {retry_after_secs} s")]
+    RateLimited {
+        /// Seconds until a request will be accepted again (sent as `Retry-After`).
+        retry_after_secs: u64,
+    },
+    /// The database is unreachable, saturated, or lost its connection mid-request; try again
+    /// (after `Retry-After`; with the same `Idempotency-Key` for creating requests).
     #[error("the service is temporarily unavailable: {0}")]
     Unavailable(String),
     /// A bug: logged in full, answered without detail.
@@ -103,6 +110,11 @@ impl ApiError {
         if errors.is_empty() { Ok(()) } else { Err(ApiError::Validation(errors)) }
     }
 
+    /// The HTTP status this error answers with.
+    pub fn status(&self) -> StatusCode {
+        self.status_code_title().0
+    }
+
     fn status_code_title(&self) -> (StatusCode, &'static str, &'static str) {
         match self {
             ApiError::Malformed(_) => (StatusCode::BAD_REQUEST, "malformed_request", "Malformed request"),
@@ -117,11 +129,16 @@ impl ApiError {
             ApiError::PlanLimit { .. } => (StatusCode::FORBIDDEN, "plan_limit", "Plan limit reached"),
             ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "Payload too large"),
             ApiError::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "Invalid request"),
+            ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", "Too many requests"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "Internal error"),
         }
     }
 }
+
+/// `Retry-After` of every `503 unavailable`: a restarted or failed-over database usually
+/// answers again within seconds.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 2;
 
 /// The RFC 9457 body.
 #[derive(Debug, Serialize, ToSchema)]
@@ -165,6 +182,14 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal(cause) = &self {
             tracing::error!(%cause, "internal error");
         }
+        let retry_after_secs = match &self {
+            ApiError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            ApiError::Unavailable(cause) => {
+                tracing::warn!(%cause, "answered 503: the database is unavailable");
+                Some(UNAVAILABLE_RETRY_AFTER_SECS)
+            }
+            _ => None,
+        };
         let errors = match &self {
             ApiError::Validation(errors) => Some(errors.clone()),
             _ => None,
@@ -188,6 +213,9 @@ impl IntoResponse for ApiError {
         };
         let mut response = (status, axum::Json(problem)).into_response();
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if let Some(seconds) = retry_after_secs {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         response
     }
 }

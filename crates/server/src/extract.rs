@@ -129,7 +129,7 @@ pub fn parse_path_id(raw: &str, what: &str) -> Result<Uuid, ApiError> {
 }
 
 /// The organization of the request's API key. Missing, malformed, unknown and revoked keys all
-/// answer the same 401.
+/// answer the same 401; a confirmed key over its rate limit answers 429.
 #[derive(Clone, Copy, Debug)]
 pub struct Caller(pub OrgId);
 
@@ -147,11 +147,16 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or(ApiError::Unauthorized)?;
         let hash = hash_api_key(key);
         let now = std::time::Instant::now();
-        if let Some(org) = state.key_cache.get(&hash, now) {
-            return Ok(Caller(org));
-        }
-        let org = state.store.organization_for_key(&hash).await?.ok_or(ApiError::Unauthorized)?;
-        state.key_cache.put(&hash, org, now);
+        let org = match state.key_cache.get(&hash, now) {
+            Some(org) => org,
+            None => {
+                let org = state.store.organization_for_key(&hash).await?.ok_or(ApiError::Unauthorized)?;
+                state.key_cache.put(&hash, org, now);
+                org
+            }
+        };
+        // Only a confirmed key is counted: a wrong key is a 401 and spends nobody's budget.
+        state.rate_limits.check_api_key(&hash)?;
         Ok(Caller(org))
     }
 }

@@ -19,6 +19,7 @@ pub mod idempotency;
 pub mod key_cache;
 pub mod keys;
 mod pages;
+pub mod rate_limit;
 pub mod schedule;
 pub mod sealing;
 pub mod ssrf;

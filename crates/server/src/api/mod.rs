@@ -94,7 +94,8 @@ impl Modify for BearerAuth {
 }
 
 /// Adds the problem+json answers every `/v1` operation can give (bad JSON, no key, unknown
-/// id, too large, invalid fields, database unavailable) so each handler documents only its own.
+/// id, too large, invalid fields, rate limited, database unavailable) so each handler documents
+/// only its own.
 struct ProblemResponses;
 
 impl Modify for ProblemResponses {
@@ -107,7 +108,8 @@ impl Modify for ProblemResponses {
             ("405", "Method not allowed"),
             ("413", "Body larger than 1 MB"),
             ("422", "Invalid fields"),
-            ("503", "Database unavailable"),
+            ("429", "Too many requests from this API key (or, on the token routes, this client address)"),
+            ("503", "Database unavailable or its connection lost; safe to retry (with the same Idempotency-Key)"),
         ];
         for item in openapi.paths.paths.values_mut() {
             for operation in
@@ -115,20 +117,33 @@ impl Modify for ProblemResponses {
             {
                 for (status, description) in common {
                     operation.responses.responses.entry(status.to_owned()).or_insert_with(|| {
-                        RefOr::T(
-                            ResponseBuilder::new()
-                                .description(description)
-                                .content(
-                                    "application/problem+json",
-                                    ContentBuilder::new().schema(Some(Problem::schema_ref())).build(),
-                                )
-                                .build(),
-                        )
+                        let mut response = ResponseBuilder::new().description(description).content(
+                            "application/problem+json",
+                            ContentBuilder::new().schema(Some(Problem::schema_ref())).build(),
+                        );
+                        if status == "429" || status == "503" {
+                            response = response.header("Retry-After", retry_after_header());
+                        }
+                        RefOr::T(response.build())
                     });
                 }
             }
         }
     }
+}
+
+/// `Retry-After`: whole seconds to wait before trying again.
+fn retry_after_header() -> utoipa::openapi::header::Header {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    utoipa::openapi::header::HeaderBuilder::new()
+        .schema(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Int64)))
+                .minimum(Some(1)),
+        )
+        .description(Some("Seconds to wait before trying again"))
+        .build()
 }
 
 impl Problem {

@@ -352,7 +352,7 @@ async fn manage(
         @if let Some(notice) = &notice {
             @match &notice.what {
                 Outcome::Error(text) => div.notice.error role="alert" { (text) },
-                Outcome::Taken(alternatives) => (taken_notice(context, zone, urls, alternatives, notice.picked, notice.reason.as_deref())),
+                Outcome::Taken(alternatives) => (taken_notice(zone, urls, alternatives, notice.picked, notice.reason.as_deref())),
             }
         }
         div.top {
@@ -431,7 +431,6 @@ fn zone_form(context: &BookingContext, zone: &Zone, urls: &Urls, query: &PageQue
 
 /// "That time was just taken" and the nearest free times as one-click buttons.
 fn taken_notice(
-    context: &BookingContext,
     zone: &Zone,
     urls: &Urls,
     alternatives: &[Alternative],
@@ -695,17 +694,6 @@ fn sentence(text: &str) -> String {
     sentence
 }
 
-/// The HTTP status a failed form answers with.
-fn status_of(e: &ApiError) -> StatusCode {
-    match e {
-        ApiError::SlotTaken { .. } | ApiError::InvalidTransition(_) | ApiError::Conflict(_) => StatusCode::CONFLICT,
-        ApiError::Gone(_) | ApiError::LinkExpired(_) => StatusCode::GONE,
-        ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-        ApiError::Validation(_) | ApiError::Malformed(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        _ => StatusCode::SERVICE_UNAVAILABLE,
-    }
-}
-
 async fn form_command(state: &AppState, token: &str, body: &Bytes, action: BookingAction) -> Response {
     let fields: Option<FormFields> = serde_urlencoded::from_bytes(body).ok();
     let tz = fields.as_ref().and_then(|f| f.tz.clone()).filter(|tz| !tz.trim().is_empty());
@@ -765,7 +753,7 @@ async fn form_command(state: &AppState, token: &str, body: &Bytes, action: Booki
             render(state, token, &query, Some(notice), StatusCode::CONFLICT).await
         }
         Err(e @ ApiError::LinkExpired(_)) => link_problem(&e),
-        Err(e) => refused(in_words(&e), status_of(&e)).await,
+        Err(e) => refused(in_words(&e), e.status()).await,
     }
 }
 

@@ -43,11 +43,18 @@ impl PageHeaders {
         let token_path = crate::app::is_token_path(req.uri().path());
         let mut response = next.run(req).await;
         if token_path {
+            let unavailable = response.status() == axum::http::StatusCode::SERVICE_UNAVAILABLE;
             let headers = response.headers_mut();
             headers.insert(header::CONTENT_SECURITY_POLICY, self.csp);
             headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+            // A page that could not be served says when to try again, like the API's 503s.
+            if unavailable {
+                headers
+                    .entry(header::RETRY_AFTER)
+                    .or_insert(HeaderValue::from(crate::error::UNAVAILABLE_RETRY_AFTER_SECS));
+            }
         }
         response
     }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use reqwest::{Client, Method, Response};
 use serde_json::Value;
 use slotd::app::{self, AppState};
+use slotd::rate_limit::{RateLimit, RateLimits};
 use slotd_store::testing::TestDatabase;
 use slotd_store::{OrgId, Plan};
 use tokio::sync::oneshot;
@@ -92,6 +93,9 @@ pub struct AppOptions {
     pub plan: Option<Plan>,
     /// `--frame-ancestors` (default `'none'`).
     pub frame_ancestors: Option<String>,
+    /// Rate limits per API key and per address on the token routes. Default: none, so the load
+    /// and concurrency tests measure the API, not the limiter (the rate-limit tests set them).
+    pub rate_limits: Option<(RateLimit, RateLimit)>,
 }
 
 /// The delivery worker of a test app.
@@ -136,6 +140,10 @@ pub async fn spawn_app_with(backend: Backend, options: AppOptions) -> TestApp {
         resolver: slotd::ssrf::Resolver::Static(Arc::new(test_hosts())),
         allow_private_webhooks: options.allow_private_webhooks,
         frame_ancestors: Arc::from(options.frame_ancestors.as_deref().unwrap_or("'none'")),
+        rate_limits: Arc::new(match options.rate_limits {
+            Some((api_keys, token_routes)) => RateLimits::new(api_keys, token_routes),
+            None => RateLimits::off(),
+        }),
     };
     let (stop, stopped) = oneshot::channel::<()>();
     let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);

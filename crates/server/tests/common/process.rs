@@ -67,9 +67,10 @@ impl Drop for Process {
     }
 }
 
-/// Starts `slotd serve --listen 127.0.0.1:0 <args…>` and answers it with its base URL.
+/// Starts `slotd serve --listen 127.0.0.1:0 --rate-limit 0 --token-rate-limit 0 <args…>` and
+/// answers it with its base URL. The multi-process tests are load tests: no rate limits.
 pub fn serve(name: &str, database_url: &str, args: &[&str]) -> (Process, String) {
-    let mut all = vec!["serve", "--listen", "127.0.0.1:0"];
+    let mut all = vec!["serve", "--listen", "127.0.0.1:0", "--rate-limit", "0", "--token-rate-limit", "0"];
     all.extend_from_slice(args);
     let (process, line) = Process::start(name, database_url, &all, "slotd listening");
     let log: Value = serde_json::from_str(&line).expect("a JSON log line");
