@@ -514,7 +514,7 @@ async fn record(store: Store, mut received: mpsc::UnboundedReceiver<AttemptOutco
             match store.record_outcomes(&batch, disable_after).await {
                 Ok(effects) => {
                     for endpoint in &effects.disabled {
-                        tracing::warn!(%endpoint, "disabled a webhook endpoint (410 Gone or failing for too long)");
+                        tracing::warn!(%endpoint, "disabled a delivery endpoint or Slack channel (gone, or failing for too long)");
                     }
                     if effects.stale > 0 {
                         tracing::info!(
