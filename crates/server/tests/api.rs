@@ -510,6 +510,11 @@ async fn operations_endpoints_answer(app: &TestApp) {
         ("/v1/webhooks/{id}/deliveries", &["get"]),
         ("/v1/webhooks/{id}/deliveries/{attempt_id}/retry", &["post"]),
         ("/v1/webhooks/{id}/replay", &["post"]),
+        ("/v1/slack-channels", &["get", "post"]),
+        ("/v1/slack-channels/{id}", &["get", "patch", "delete"]),
+        ("/v1/slack-channels/{id}/test", &["post"]),
+        ("/v1/slack-channels/{id}/deliveries", &["get"]),
+        ("/v1/slack-channels/{id}/deliveries/{attempt_id}/retry", &["post"]),
         ("/v1/events", &["get"]),
     ];
     assert_eq!(spec["paths"].as_object().unwrap().len(), documented.len(), "no undocumented extra paths");
@@ -520,6 +525,15 @@ async fn operations_endpoints_answer(app: &TestApp) {
             assert!(operation["responses"]["422"].is_object(), "{method} {path} documents its problems");
         }
     }
+    // Slack channels are documented under their own tag, with their types exact.
+    for (path, method) in [("/v1/slack-channels", "post"), ("/v1/slack-channels/{id}/deliveries", "get")] {
+        assert_eq!(spec["paths"][path][method]["tags"], serde_json::json!(["slack"]), "{method} {path}");
+    }
+    let channel = &spec["components"]["schemas"]["SlackChannelView"]["properties"];
+    assert_eq!(channel["created_at"]["format"], "date-time", "{channel}");
+    let attempt = &spec["components"]["schemas"]["DeliveryView"]["properties"];
+    assert_eq!(attempt["attempted_at"]["format"], "date-time", "{attempt}");
+    assert_eq!(channel["enabled"]["type"], "boolean", "{channel}");
     let docs = get("/docs").await.unwrap().text().await.unwrap();
     assert!(docs.contains("/v1/slots") && docs.contains("/openapi.json"));
 }

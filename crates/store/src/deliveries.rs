@@ -18,7 +18,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 use uuid::Uuid;
 
-use crate::{Backend, OrgId, Result, Store, StoreError, from_us, now, parse_id, to_us};
+use crate::{Backend, OrgId, Result, SinkKind, Store, StoreError, from_us, now, parse_id, to_us};
 
 /// Where an attempt stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -109,11 +109,15 @@ pub struct ClaimedDelivery {
     pub event_data: String,
     /// When the event happened.
     pub event_created_at: Timestamp,
-    /// The endpoint's URL now.
+    /// Webhook endpoint or Slack channel.
+    pub kind: SinkKind,
+    /// A Slack channel's time zone (`None`: the booking's first host's).
+    pub time_zone: Option<String>,
+    /// The endpoint's URL now (for a Slack channel: only a digest; the URL is the sealed secret).
     pub url: String,
     /// Whether the endpoint is enabled and not deleted.
     pub endpoint_live: bool,
-    /// The signing secret, sealed.
+    /// The signing secret (a Slack channel's URL), sealed.
     pub secret_sealed: String,
     /// The rotated-out secret that still signs, sealed.
     pub previous_secret_sealed: Option<String>,
@@ -150,8 +154,11 @@ pub struct AttemptOutcome {
     pub error: Option<String>,
     /// When the next attempt is due (a failure with retries left).
     pub retry_at: Option<Timestamp>,
-    /// The receiver said 410 Gone: disable the endpoint.
+    /// The receiver said 410 Gone (or, for a Slack channel, that it is gone for good): disable
+    /// the endpoint.
     pub gone: bool,
+    /// The reason a gone endpoint is disabled with (`None`: `gone`).
+    pub disable_reason: Option<String>,
     /// Whether this attempt counts toward the endpoint's health (not for attempts that were never
     /// made because the endpoint is disabled, nor for test pings).
     pub counts_for_health: bool,
@@ -200,7 +207,7 @@ pub struct DeliveryFilter {
 }
 
 const CLAIMED_COLUMNS: &str = "a.id, a.claims, a.organization_id, a.endpoint_id, a.attempt, a.run_attempt, a.origin, \
-     a.event_id, ev.type AS event_type, ev.data AS event_data, ev.created_us AS event_created_us, w.url, \
+     a.event_id, ev.type AS event_type, ev.data AS event_data, ev.created_us AS event_created_us, w.kind, w.time_zone, w.url, \
      CAST(CASE WHEN w.enabled AND w.deleted_us IS NULL THEN 1 ELSE 0 END AS BIGINT) AS live, w.secret_sealed, \
      w.previous_secret_sealed, w.previous_secret_until_us";
 
@@ -222,6 +229,8 @@ fn claimed_from_row(row: &AnyRow) -> Result<ClaimedDelivery> {
         event_type: row.try_get("event_type")?,
         event_data: row.try_get("event_data")?,
         event_created_at: from_us(row.try_get("event_created_us")?)?,
+        kind: SinkKind::parse(row.try_get("kind")?)?,
+        time_zone: row.try_get("time_zone")?,
         url: row.try_get("url")?,
         endpoint_live: live != 0,
         secret_sealed: row.try_get("secret_sealed")?,
@@ -353,11 +362,12 @@ impl Store {
         skip: &[Uuid],
     ) -> Result<Vec<ClaimedDelivery>> {
         let room: Vec<(Uuid, u32)> = skip.iter().map(|id| (*id, 0)).collect();
-        Ok(self.claim_deliveries_within(limit, lease, limit, &room).await?.deliveries)
+        Ok(self.claim_deliveries_within(limit, lease, limit, limit, &room).await?.deliveries)
     }
 
     /// Claims like [`Store::claim_deliveries`], taking at most `per_endpoint` attempts of any one
-    /// endpoint, or the number given for it in `room` (0: none). Among the `limit` oldest
+    /// webhook endpoint and `per_slack_channel` of any one Slack channel, or the number given for
+    /// it in `room` (0: none). Among the `limit` oldest
     /// claimable attempts only those within their endpoint's room are chosen, so a worker never
     /// takes more of an endpoint than it can start now (and never has to hand attempts back).
     ///
@@ -369,6 +379,7 @@ impl Store {
         limit: u32,
         lease: std::time::Duration,
         per_endpoint: u32,
+        per_slack_channel: u32,
         room: &[(Uuid, u32)],
     ) -> Result<Claim> {
         let at = to_us(now());
@@ -401,9 +412,11 @@ impl Store {
                      WHERE x.status = 'pending' AND x.endpoint_id > q.endpoint_id ORDER BY x.endpoint_id LIMIT 1) \
                      FROM queues q WHERE q.endpoint_id IS NOT NULL), \
                      picked AS (SELECT p.id FROM queues q LEFT JOIN room ON room.endpoint_id = q.endpoint_id \
+                     JOIN webhook_endpoints e ON e.id = q.endpoint_id \
                      CROSS JOIN LATERAL (SELECT a.id, a.due_us FROM webhook_attempts a \
                      WHERE a.endpoint_id = q.endpoint_id AND a.status = 'pending' AND a.due_us <= $2 \
-                     AND a.lease_until_us <= $2 ORDER BY a.due_us LIMIT COALESCE(room.n, $5)) p \
+                     AND a.lease_until_us <= $2 ORDER BY a.due_us \
+                     LIMIT COALESCE(room.n, CASE WHEN e.kind = 'slack' THEN $6 ELSE $5 END)) p \
                      WHERE q.endpoint_id IS NOT NULL ORDER BY p.due_us LIMIT $3), \
                      locked AS (SELECT w.id FROM picked p JOIN webhook_attempts w ON w.id = p.id \
                      WHERE w.finished_us IS NULL AND w.lease_until_us <= $2 FOR UPDATE OF w SKIP LOCKED), \
@@ -418,6 +431,7 @@ impl Store {
                     .bind(i64::from(limit))
                     .bind(room_json)
                     .bind(i64::from(per_endpoint))
+                    .bind(i64::from(per_slack_channel))
                     .fetch_all(&self.pool)
                     .await?;
                 let picked: i64 = match rows.first() {
@@ -445,7 +459,8 @@ impl Store {
                      AND endpoint_id NOT IN (SELECT endpoint_id FROM room WHERE n = 0) ORDER BY due_us LIMIT $3), \
                      picked AS (SELECT c.id FROM (SELECT id, endpoint_id, row_number() OVER (PARTITION BY endpoint_id \
                      ORDER BY due_us, id) AS place FROM candidates) c LEFT JOIN room ON room.endpoint_id = c.endpoint_id \
-                     WHERE c.place <= COALESCE(room.n, $5)) \
+                     JOIN webhook_endpoints e ON e.id = c.endpoint_id \
+                     WHERE c.place <= COALESCE(room.n, CASE WHEN e.kind = 'slack' THEN $6 ELSE $5 END)) \
                      UPDATE webhook_attempts SET lease_until_us = $1, claims = claims + 1 \
                      WHERE id IN (SELECT id FROM picked) RETURNING id";
                 let ids: Vec<i64> = sqlx::query(sql)
@@ -454,6 +469,7 @@ impl Store {
                     .bind(i64::from(limit))
                     .bind(room_json)
                     .bind(i64::from(per_endpoint))
+                    .bind(i64::from(per_slack_channel))
                     .fetch_all(&mut *tx)
                     .await?
                     .iter()
@@ -536,7 +552,12 @@ impl Store {
                 dedup(applied.iter().filter(|o| o.succeeded && o.counts_for_health).map(|o| o.endpoint_id));
             let failing: Vec<Uuid> =
                 dedup(applied.iter().filter(|o| !o.succeeded && o.counts_for_health).map(|o| o.endpoint_id));
-            let gone: Vec<Uuid> = dedup(applied.iter().filter(|o| o.gone).map(|o| o.endpoint_id));
+            let mut gone: Vec<(Uuid, &str)> = Vec::new();
+            for o in applied.iter().filter(|o| o.gone) {
+                if !gone.iter().any(|(id, _)| *id == o.endpoint_id) {
+                    gone.push((o.endpoint_id, o.disable_reason.as_deref().unwrap_or("gone")));
+                }
+            }
             if !healthy.is_empty() {
                 update_endpoints(&mut tx, "failing_since_us = NULL", "failing_since_us IS NOT NULL", &healthy, None)
                     .await?;
@@ -545,7 +566,13 @@ impl Store {
                 update_endpoints(&mut tx, "failing_since_us = $1", "failing_since_us IS NULL", &failing, Some(at_us))
                     .await?;
                 let threshold = at_us.saturating_sub(i64::try_from(disable_after.as_micros()).unwrap_or(i64::MAX));
-                for (id, org, url) in disable_endpoints(&mut tx, &failing, "failing", Some(threshold), at_us).await? {
+                for (id, org, url, kind) in
+                    disable_endpoints(&mut tx, &failing, "failing", Some(threshold), at_us).await?
+                {
+                    effects.disabled.push(id);
+                    if kind != SinkKind::Webhook {
+                        continue;
+                    }
                     self.disabled_event(
                         &mut tx,
                         org,
@@ -555,13 +582,15 @@ impl Store {
                         "every delivery attempt failed for the configured period",
                     )
                     .await?;
-                    effects.disabled.push(id);
                 }
             }
-            if !gone.is_empty() {
-                for (id, org, url) in disable_endpoints(&mut tx, &gone, "gone", None, at_us).await? {
-                    self.disabled_event(&mut tx, org, id, &url, "gone", "the endpoint answered 410 Gone").await?;
+            // One by one: each may have its own reason (a Slack channel's is Slack's answer).
+            for (endpoint, reason) in gone {
+                for (id, org, url, kind) in disable_endpoints(&mut tx, &[endpoint], reason, None, at_us).await? {
                     effects.disabled.push(id);
+                    if kind == SinkKind::Webhook {
+                        self.disabled_event(&mut tx, org, id, &url, "gone", "the endpoint answered 410 Gone").await?;
+                    }
                 }
             }
         }
@@ -617,7 +646,8 @@ impl Store {
         Ok(())
     }
 
-    /// Writes the `webhook.disabled` event (delivered to the organization's other endpoints).
+    /// Writes the `webhook.disabled` event (delivered to the organization's other endpoints; only
+    /// for webhook endpoints: a Slack channel shows why it was disabled on its own resource).
     async fn disabled_event(
         &self,
         tx: &mut Transaction<'static, Any>,
@@ -875,18 +905,18 @@ async fn update_endpoints(
 }
 
 /// Disables the enabled endpoints among `ids` (only those failing since before `threshold`,
-/// when given); returns (id, organization, url) of each one disabled.
+/// when given); returns (id, organization, url, kind) of each one disabled.
 async fn disable_endpoints(
     tx: &mut Transaction<'static, Any>,
     ids: &[Uuid],
     reason: &str,
     threshold: Option<i64>,
     at_us: i64,
-) -> Result<Vec<(Uuid, OrgId, String)>> {
+) -> Result<Vec<(Uuid, OrgId, String, SinkKind)>> {
     let streak = if threshold.is_some() { "AND failing_since_us <= $3" } else { "" };
     let sql = format!(
         "UPDATE webhook_endpoints SET enabled = false, disabled_reason = $1, updated_us = $2 WHERE id IN ({}) \
-         AND enabled AND deleted_us IS NULL {streak} RETURNING id, organization_id, url",
+         AND enabled AND deleted_us IS NULL {streak} RETURNING id, organization_id, url, kind",
         placeholders(4, ids.len())
     );
     let mut query = sqlx::query(AssertSqlSafe(sql)).bind(reason).bind(at_us).bind(threshold.unwrap_or(0));
@@ -897,7 +927,14 @@ async fn disable_endpoints(
         .fetch_all(&mut **tx)
         .await?
         .iter()
-        .map(|r| Ok((parse_id(r.try_get("id")?)?, OrgId(parse_id(r.try_get("organization_id")?)?), r.try_get("url")?)))
+        .map(|r| {
+            Ok((
+                parse_id(r.try_get("id")?)?,
+                OrgId(parse_id(r.try_get("organization_id")?)?),
+                r.try_get("url")?,
+                SinkKind::parse(r.try_get("kind")?)?,
+            ))
+        })
         .collect()
 }
 

@@ -31,7 +31,7 @@ mod page;
 #[doc(hidden)]
 pub mod testing;
 mod webhooks;
-pub use webhooks::{NewWebhookEndpoint, WebhookEndpoint, WebhookPatch};
+pub use webhooks::{NewWebhookEndpoint, SinkKind, WebhookEndpoint, WebhookPatch};
 
 use std::str::FromStr;
 

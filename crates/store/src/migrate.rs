@@ -25,6 +25,11 @@ const POSTGRES: &[Migration] = &[
         name: "attempt_leases",
         sql: include_str!("../migrations/postgres/0005_attempt_leases.sql"),
     },
+    Migration {
+        version: 6,
+        name: "slack_channels",
+        sql: include_str!("../migrations/postgres/0006_slack_channels.sql"),
+    },
 ];
 
 const SQLITE: &[Migration] = &[
@@ -33,6 +38,7 @@ const SQLITE: &[Migration] = &[
     Migration { version: 3, name: "webhooks", sql: include_str!("../migrations/sqlite/0003_webhooks.sql") },
     Migration { version: 4, name: "deliveries", sql: include_str!("../migrations/sqlite/0004_deliveries.sql") },
     Migration { version: 5, name: "attempt_leases", sql: include_str!("../migrations/sqlite/0005_attempt_leases.sql") },
+    Migration { version: 6, name: "slack_channels", sql: include_str!("../migrations/sqlite/0006_slack_channels.sql") },
 ];
 
 /// Arbitrary constant naming slotd's migration lock among PostgreSQL advisory locks.

@@ -14,7 +14,7 @@ use slotd_store::conformance;
 use slotd_store::testing::TestDatabase;
 use slotd_store::{
     AttemptOutcome, AttemptStatus, ClaimedDelivery, DeliveryAttempt, DeliveryFilter, Event, NewHost,
-    NewWebhookEndpoint, OrgId, PageRequest, Plan, Store, StoreError, WebhookPatch,
+    NewWebhookEndpoint, OrgId, PageRequest, Plan, SinkKind, Store, StoreError, WebhookPatch,
 };
 use uuid::Uuid;
 
@@ -37,6 +37,8 @@ conformance!(
     a_manual_retry_requeues_only_a_failed_attempt_with_nothing_pending,
     a_replay_requeues_matching_events_since_the_instant_skipping_pending_ones,
     a_test_event_goes_to_its_endpoint_only_even_when_disabled,
+    slack_channels_and_webhook_endpoints_are_kept_apart_by_kind,
+    a_slack_channel_is_claimed_a_little_at_a_time_and_disabled_with_slacks_reason,
 );
 
 /// A lease long enough that a claimed row never comes back during a test.
@@ -73,13 +75,13 @@ async fn host_created(store: &Store, org: OrgId, name: &str) -> Event {
 }
 
 async fn endpoint(store: &Store, org: OrgId, name: &str, events: &[&str], enabled: bool) -> Uuid {
-    let new = NewWebhookEndpoint {
-        url: format!("https://hooks.example.com/{name}"),
-        description: name.into(),
-        events: events.iter().map(|e| (*e).to_owned()).collect(),
+    let new = NewWebhookEndpoint::webhook(
+        format!("https://hooks.example.com/{name}"),
+        name.into(),
+        events.iter().map(|e| (*e).to_owned()).collect(),
         enabled,
-        secret_sealed: "x".into(),
-    };
+        "x".into(),
+    );
     store.create_webhook_endpoint(org, new, None).await.unwrap().id
 }
 
@@ -117,6 +119,7 @@ fn outcome(c: &ClaimedDelivery, succeeded: bool) -> AttemptOutcome {
         error: (!succeeded).then(|| "the receiver answered 500".to_owned()),
         retry_at: None,
         gone: false,
+        disable_reason: None,
         counts_for_health: true,
     }
 }
@@ -401,7 +404,7 @@ async fn a_claim_takes_no_more_of_an_endpoint_than_its_room(db: &TestDatabase) {
         host_created(store, org, &format!("Host {n}")).await;
     }
     // Room: one more for `slow`, none for `idle`, and at most two for any other endpoint.
-    let within = store.claim_deliveries_within(ALL, LONG, 2, &[(slow, 1), (idle, 0)]).await.unwrap();
+    let within = store.claim_deliveries_within(ALL, LONG, 2, 2, &[(slow, 1), (idle, 0)]).await.unwrap();
     assert_eq!(within.contended, 0, "no other worker claims here");
     let claimed = within.deliveries;
     let count = |endpoint: Uuid| claimed.iter().filter(|c| c.endpoint_id == endpoint).count();
@@ -972,14 +975,14 @@ async fn postgres_claims_reach_each_endpoint_past_another_endpoints_backlog() {
     host_created(store, org, "Late").await;
 
     // `busy` has room for one; the claim may take five in all, and `busy` has 31 due.
-    let claimed = store.claim_deliveries_within(5, LONG, 5, &[(busy, 1)]).await.unwrap().deliveries;
+    let claimed = store.claim_deliveries_within(5, LONG, 5, 5, &[(busy, 1)]).await.unwrap().deliveries;
     let count =
         |claimed: &[ClaimedDelivery], endpoint: Uuid| claimed.iter().filter(|c| c.endpoint_id == endpoint).count();
     assert_eq!((count(&claimed, busy), count(&claimed, quiet)), (1, 1), "{claimed:#?}");
 
     // Another `quiet` event while `busy` has no room at all: claimed, `busy` untouched.
     host_created(store, org, "Later").await;
-    let claimed = store.claim_deliveries_within(5, LONG, 5, &[(busy, 0)]).await.unwrap().deliveries;
+    let claimed = store.claim_deliveries_within(5, LONG, 5, 5, &[(busy, 0)]).await.unwrap().deliveries;
     assert_eq!((count(&claimed, busy), count(&claimed, quiet)), (0, 1), "{claimed:#?}");
     assert_eq!(pending(store, org, busy).await.len(), 32, "the backlog is still there");
     store.close().await;
@@ -1009,4 +1012,127 @@ async fn postgres_outcome_writes_look_attempts_up_by_id_in_any_plan() {
     }
     store.close().await;
     db.cleanup().await;
+}
+
+/// A Slack channel row as the API makes it: a digest in `url`, the URL itself sealed.
+async fn slack_channel(store: &Store, org: OrgId, name: &str, events: &[&str]) -> Uuid {
+    let new = NewWebhookEndpoint {
+        kind: SinkKind::Slack,
+        url: format!("slack:{name}"),
+        description: String::new(),
+        time_zone: Some("Asia/Tokyo".into()),
+        events: events.iter().map(|e| (*e).to_owned()).collect(),
+        enabled: true,
+        secret_sealed: format!("sealed {name}"),
+    };
+    store.create_webhook_endpoint(org, new, None).await.unwrap().id
+}
+
+async fn slack_channels_and_webhook_endpoints_are_kept_apart_by_kind(db: &TestDatabase) {
+    let store = &db.store;
+    let org = org(store).await;
+    let channel = slack_channel(store, org, "one", &["host.created"]).await;
+    let second = slack_channel(store, org, "two", &["host.created"]).await;
+    // Channels do not count against a webhook limit: one webhook endpoint fits a limit of one.
+    let new = NewWebhookEndpoint::webhook("https://hooks.example.com/w".into(), "w".into(), vec![], true, "x".into());
+    let webhook = store.create_webhook_endpoint(org, new.clone(), Some(1)).await.unwrap().id;
+    let refused = store.create_webhook_endpoint(org, new, Some(2)).await;
+    assert!(matches!(refused, Err(StoreError::Conflict(_))), "{refused:?}");
+    let new = NewWebhookEndpoint::webhook("https://hooks.example.com/x".into(), "x".into(), vec![], true, "x".into());
+    assert!(matches!(store.create_webhook_endpoint(org, new, Some(1)).await, Err(StoreError::PlanLimit(1))));
+    // The same Slack URL (digest) twice in one organization is a conflict; in another, it is not.
+    let twice = NewWebhookEndpoint {
+        kind: SinkKind::Slack,
+        url: "slack:one".into(),
+        description: String::new(),
+        time_zone: None,
+        events: vec!["host.created".into()],
+        enabled: true,
+        secret_sealed: "s".into(),
+    };
+    let conflict = store.create_webhook_endpoint(org, twice.clone(), None).await;
+    assert!(matches!(&conflict, Err(StoreError::Conflict(m)) if !m.contains("slack:one")), "{conflict:?}");
+    let theirs = store.create_organization("Other", Plan::Free).await.unwrap().id;
+    store.create_webhook_endpoint(theirs, twice, None).await.unwrap();
+
+    // Each kind reads, lists, changes and deletes only its own.
+    let found = store.sink(org, SinkKind::Slack, channel).await.unwrap().unwrap();
+    assert_eq!(
+        (found.kind, found.time_zone.as_deref(), found.url.as_str()),
+        (SinkKind::Slack, Some("Asia/Tokyo"), "slack:one")
+    );
+    assert_eq!(store.webhook_endpoint(org, channel).await.unwrap(), None);
+    assert_eq!(store.sink(org, SinkKind::Slack, webhook).await.unwrap(), None);
+    assert_eq!(store.sink(theirs, SinkKind::Slack, channel).await.unwrap(), None);
+    let webhooks: Vec<Uuid> =
+        store.list_webhook_endpoints(org, &all()).await.unwrap().items.iter().map(|e| e.id).collect();
+    assert_eq!(webhooks, vec![webhook]);
+    let channels: Vec<Uuid> =
+        store.list_sinks(org, SinkKind::Slack, &all()).await.unwrap().items.iter().map(|e| e.id).collect();
+    assert_eq!(channels, vec![channel, second]);
+    let patch = WebhookPatch { enabled: Some(false), ..WebhookPatch::default() };
+    assert_eq!(store.update_webhook_endpoint(org, channel, patch.clone()).await.unwrap(), None);
+    assert_eq!(store.update_sink(org, SinkKind::Slack, webhook, patch).await.unwrap(), None);
+    assert!(!store.delete_webhook_endpoint(org, channel).await.unwrap());
+    assert!(!store.delete_sink(org, SinkKind::Slack, webhook).await.unwrap());
+    assert!(store.rotate_webhook_secret(org, channel, "new", Timestamp::now()).await.unwrap().is_none());
+    assert!(store.sink(org, SinkKind::Slack, channel).await.unwrap().unwrap().enabled, "unchanged");
+
+    // A patch changes the zone (or clears it) and the sealed URL with its digest.
+    let patch = WebhookPatch {
+        url: Some("slack:moved".into()),
+        secret_sealed: Some("sealed moved".into()),
+        time_zone: Some(None),
+        ..WebhookPatch::default()
+    };
+    let moved = store.update_sink(org, SinkKind::Slack, second, patch).await.unwrap().unwrap();
+    assert_eq!(
+        (moved.url.as_str(), moved.secret_sealed.as_str(), moved.time_zone.as_deref()),
+        ("slack:moved", "sealed moved", None)
+    );
+    assert_eq!(store.sink(org, SinkKind::Slack, second).await.unwrap(), Some(moved));
+    let patch = WebhookPatch { url: Some("slack:one".into()), ..WebhookPatch::default() };
+    assert!(matches!(store.update_sink(org, SinkKind::Slack, second, patch).await, Err(StoreError::Conflict(_))));
+    assert!(store.delete_sink(org, SinkKind::Slack, second).await.unwrap());
+    assert_eq!(store.sink(org, SinkKind::Slack, second).await.unwrap(), None);
+}
+
+async fn a_slack_channel_is_claimed_a_little_at_a_time_and_disabled_with_slacks_reason(db: &TestDatabase) {
+    let store = &db.store;
+    let org = org(store).await;
+    let channel = slack_channel(store, org, "team", &["host.created"]).await;
+    let webhook = endpoint(store, org, "w", &["host.created", "webhook.disabled"], true).await;
+    for n in 0..4 {
+        host_created(store, org, &format!("Host {n}")).await;
+    }
+    // At most one of the channel per claim (the per-channel default), as many of the webhook as asked.
+    let claimed = store.claim_deliveries_within(ALL, LONG, 10, 1, &[]).await.unwrap().deliveries;
+    let of = |endpoint: Uuid| claimed.iter().filter(|c| c.endpoint_id == endpoint).collect::<Vec<_>>();
+    assert_eq!((of(channel).len(), of(webhook).len()), (1, 4), "{claimed:#?}");
+    let to_channel = of(channel)[0].clone();
+    assert_eq!((to_channel.kind, to_channel.time_zone.as_deref()), (SinkKind::Slack, Some("Asia/Tokyo")));
+    assert_eq!(to_channel.secret_sealed, "sealed team");
+    assert_eq!(of(webhook)[0].kind, SinkKind::Webhook);
+    // Room given for the channel wins over the default.
+    let more = store.claim_deliveries_within(ALL, LONG, 10, 1, &[(channel, 2)]).await.unwrap().deliveries;
+    assert_eq!(more.len(), 2);
+
+    // Slack says the channel is archived: disabled with that reason, and no webhook.disabled event.
+    let archived = AttemptOutcome {
+        response_status: Some(410),
+        gone: true,
+        disable_reason: Some("channel_is_archived".into()),
+        ..failed(&to_channel)
+    };
+    let effects = store.record_outcomes(&[archived], PATIENT).await.unwrap();
+    assert_eq!(effects.disabled, vec![channel]);
+    let disabled = store.sink(org, SinkKind::Slack, channel).await.unwrap().unwrap();
+    assert!(!disabled.enabled);
+    assert_eq!(disabled.disabled_reason.as_deref(), Some("channel_is_archived"));
+    assert!(store.list_events(org, Some("webhook.disabled"), None, &all()).await.unwrap().items.is_empty());
+    // Later events queue nothing for it.
+    let before = attempts(store, org, channel).await.len();
+    host_created(store, org, "Later").await;
+    assert_eq!(attempts(store, org, channel).await.len(), before);
+    assert_eq!(pending(store, org, webhook).await.len(), 5);
 }

@@ -1,18 +1,20 @@
 //! What happened to an endpoint's deliveries, and how to make them again:
 //! `POST /v1/webhooks/{id}/test`, `GET /v1/webhooks/{id}/deliveries`,
 //! `POST /v1/webhooks/{id}/deliveries/{attempt_id}/retry` and `POST /v1/webhooks/{id}/replay`.
-//! Handlers only queue attempts; the delivery workers make them.
+//! Handlers only queue attempts; the delivery workers make them. The same steps serve Slack
+//! channels (`api::slack`): each finds the sink by organization, kind and id first, so an id of
+//! another organization or of the other kind is not found.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use slotd_store::{AttemptStatus, DeliveryAttempt, DeliveryFilter, OrgId, WebhookEndpoint};
+use slotd_store::{AttemptStatus, DeliveryAttempt, DeliveryFilter, OrgId, SinkKind, WebhookEndpoint};
 use utoipa::{IntoParams, ToSchema};
 
 use super::events::EventEnvelope;
-use super::{DateTime, ListResponse, PageParams, parse_path_id};
+use super::{ListResponse, PageParams, parse_path_id};
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller};
@@ -46,13 +48,13 @@ pub struct DeliveryView {
     /// Why it failed, in words.
     error: Option<String>,
     /// When the attempt was queued.
-    #[schema(value_type = DateTime, format = DateTime)]
+    #[schema(value_type = String, format = DateTime)]
     created_at: Timestamp,
     /// When it was made (finished or failed).
-    #[schema(value_type = Option<DateTime>, format = DateTime)]
+    #[schema(value_type = Option<String>, format = DateTime)]
     attempted_at: Option<Timestamp>,
     /// For a pending attempt: when it is due (or, while it is being made, when its claim ends).
-    #[schema(value_type = Option<DateTime>, format = DateTime)]
+    #[schema(value_type = Option<String>, format = DateTime)]
     next_attempt_at: Option<Timestamp>,
 }
 
@@ -85,28 +87,47 @@ pub struct TestSent {
     delivery: DeliveryView,
 }
 
+/// What a sink of a kind is called in messages, and its collection's path.
+fn noun(kind: SinkKind) -> (&'static str, &'static str) {
+    match kind {
+        SinkKind::Webhook => ("webhook endpoint", "/v1/webhooks"),
+        SinkKind::Slack => ("Slack channel", "/v1/slack-channels"),
+    }
+}
+
+/// The 404 of a sink that is not there (for this organization and kind).
+pub(super) fn sink_not_found(kind: SinkKind, id: impl std::fmt::Display) -> ApiError {
+    ApiError::NotFound(format!("no {} with id {id}", noun(kind).0))
+}
+
 async fn endpoint(state: &AppState, org: OrgId, raw_id: &str) -> Result<WebhookEndpoint, ApiError> {
-    let id = parse_path_id(raw_id, "webhook endpoint")?;
-    state
-        .store
-        .webhook_endpoint(org, id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no webhook endpoint with id {id}")))
+    sink(state, org, SinkKind::Webhook, raw_id).await
+}
+
+/// The organization's live sink of this kind with the id in the path.
+pub(super) async fn sink(
+    state: &AppState,
+    org: OrgId,
+    kind: SinkKind,
+    raw_id: &str,
+) -> Result<WebhookEndpoint, ApiError> {
+    let id = parse_path_id(raw_id, noun(kind).0)?;
+    state.store.sink(org, kind, id).await?.ok_or_else(|| sink_not_found(kind, id))
 }
 
 fn require_enabled(endpoint: &WebhookEndpoint) -> Result<(), ApiError> {
     if endpoint.enabled {
         return Ok(());
     }
-    let why = match endpoint.disabled_reason.as_deref() {
-        Some("gone") => " (slotd disabled it after it answered 410 Gone)",
-        Some("failing") => " (slotd disabled it after its deliveries kept failing)",
-        _ => "",
+    let (name, path) = noun(endpoint.kind);
+    let why = match (endpoint.kind, endpoint.disabled_reason.as_deref()) {
+        (_, None) => String::new(),
+        (SinkKind::Webhook, Some("gone")) => " (slotd disabled it after it answered 410 Gone)".into(),
+        (_, Some("failing")) => " (slotd disabled it after its deliveries kept failing)".into(),
+        (SinkKind::Slack, Some(said)) => format!(" (slotd disabled it after Slack answered {said})"),
+        (SinkKind::Webhook, Some(_)) => String::new(),
     };
-    Err(ApiError::Conflict(format!(
-        "the endpoint is disabled{why}; enable it with PATCH /v1/webhooks/{} first",
-        endpoint.id
-    )))
+    Err(ApiError::Conflict(format!("the {name} is disabled{why}; enable it with PATCH {path}/{} first", endpoint.id)))
 }
 
 /// Send a `webhook.test` event to this endpoint only (also when it is disabled).
@@ -118,12 +139,19 @@ pub async fn send_test(
     Caller(org): Caller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<(StatusCode, Json<TestSent>), ApiError> {
-    let endpoint = endpoint(&state, org, &id).await?;
-    let (event, attempt_id) = state
-        .store
-        .send_test_event(org, endpoint.id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no webhook endpoint with id {}", endpoint.id)))?;
+    test_sink(&state, org, SinkKind::Webhook, &id).await
+}
+
+/// Queues a `webhook.test` event to one sink of the kind.
+pub(super) async fn test_sink(
+    state: &AppState,
+    org: OrgId,
+    kind: SinkKind,
+    id: &str,
+) -> Result<(StatusCode, Json<TestSent>), ApiError> {
+    let endpoint = sink(state, org, kind, id).await?;
+    let (event, attempt_id) =
+        state.store.send_test_event(org, endpoint.id).await?.ok_or_else(|| sink_not_found(kind, endpoint.id))?;
     let delivery = state
         .store
         .delivery_attempt(org, endpoint.id, attempt_id)
@@ -157,7 +185,18 @@ pub async fn list_deliveries(
     ApiPath(id): ApiPath<String>,
     ApiQuery(params): ApiQuery<DeliveryParams>,
 ) -> Result<Json<ListResponse<DeliveryView>>, ApiError> {
-    let endpoint = endpoint(&state, org, &id).await?;
+    list_sink_deliveries(&state, org, SinkKind::Webhook, &id, params).await
+}
+
+/// A page of one sink's attempts, newest first.
+pub(super) async fn list_sink_deliveries(
+    state: &AppState,
+    org: OrgId,
+    kind: SinkKind,
+    id: &str,
+    params: DeliveryParams,
+) -> Result<Json<ListResponse<DeliveryView>>, ApiError> {
+    let endpoint = sink(state, org, kind, id).await?;
     let page = PageParams { limit: params.limit, cursor: params.cursor }.to_request()?;
     let before = match page.after {
         None => None,
@@ -187,8 +226,19 @@ pub async fn retry_delivery(
     Caller(org): Caller,
     ApiPath((id, attempt_id)): ApiPath<(String, String)>,
 ) -> Result<(StatusCode, Json<DeliveryView>), ApiError> {
-    let endpoint = endpoint(&state, org, &id).await?;
-    let missing = || ApiError::NotFound(format!("no delivery attempt {attempt_id} of this endpoint"));
+    retry_sink_delivery(&state, org, SinkKind::Webhook, &id, &attempt_id).await
+}
+
+/// Queues a failed attempt of one sink again.
+pub(super) async fn retry_sink_delivery(
+    state: &AppState,
+    org: OrgId,
+    kind: SinkKind,
+    id: &str,
+    attempt_id: &str,
+) -> Result<(StatusCode, Json<DeliveryView>), ApiError> {
+    let endpoint = sink(state, org, kind, id).await?;
+    let missing = || ApiError::NotFound(format!("no delivery attempt {attempt_id} of this {}", noun(kind).0));
     let attempt: i64 = attempt_id.parse().map_err(|_| missing())?;
     require_enabled(&endpoint)?;
     let queued = state.store.retry_delivery(org, endpoint.id, attempt).await?.ok_or_else(missing)?;
@@ -200,7 +250,7 @@ pub async fn retry_delivery(
 #[serde(deny_unknown_fields)]
 pub struct ReplayRequest {
     /// Send again every event created at or after this instant (that the endpoint subscribes to).
-    #[schema(value_type = DateTime, format = DateTime)]
+    #[schema(value_type = String, format = DateTime)]
     #[serde(with = "crate::extract::instant")]
     since: Timestamp,
 }
@@ -213,7 +263,7 @@ pub struct ReplayQueued {
     /// False when the call stopped at its limit (10,000 events): call again with `since` = `next_since`.
     complete: bool,
     /// Where to continue when not complete.
-    #[schema(value_type = Option<DateTime>, format = DateTime)]
+    #[schema(value_type = Option<String>, format = DateTime)]
     next_since: Option<Timestamp>,
 }
 
@@ -234,7 +284,7 @@ pub async fn replay(
         .store
         .replay_events(org, endpoint.id, body.since, REPLAY_MAX_EVENTS)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no webhook endpoint with id {}", endpoint.id)))?;
+        .ok_or_else(|| sink_not_found(SinkKind::Webhook, endpoint.id))?;
     let complete = queued < u64::from(REPLAY_MAX_EVENTS);
     Ok((
         StatusCode::ACCEPTED,

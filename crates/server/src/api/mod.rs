@@ -9,6 +9,7 @@ mod events;
 mod hosts;
 pub mod manage;
 mod reschedule_requests;
+mod slack;
 pub mod slots;
 mod webhooks;
 
@@ -33,7 +34,7 @@ use crate::error::{ApiError, Problem};
 #[openapi(
     info(
         title = "slotd",
-        description = "Self-hosted scheduling engine: live conflict-free slots, race-free bookings, signed webhooks."
+        description = "Self-hosted scheduling engine: live conflict-free slots, race-free bookings, signed webhooks, Slack messages."
     ),
     modifiers(&BearerAuth),
     security(("api_key" = [])),
@@ -73,6 +74,11 @@ pub fn routes() -> (Router<AppState>, OpenApi) {
         .routes(routes!(deliveries::list_deliveries))
         .routes(routes!(deliveries::retry_delivery))
         .routes(routes!(deliveries::replay))
+        .routes(routes!(slack::create_slack_channel, slack::list_slack_channels))
+        .routes(routes!(slack::get_slack_channel, slack::update_slack_channel, slack::delete_slack_channel))
+        .routes(routes!(slack::send_slack_test))
+        .routes(routes!(slack::list_slack_deliveries))
+        .routes(routes!(slack::retry_slack_delivery))
         .routes(routes!(events::list_events))
         .split_for_parts();
     // After the merge: utoipa runs `modifiers(...)` before the routes' paths are added.

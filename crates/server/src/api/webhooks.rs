@@ -168,13 +168,13 @@ pub async fn create_webhook(
     ApiError::check(errors)?;
     let plan = organization_plan(&state, org).await?;
     let secret = new_secret();
-    let new = NewWebhookEndpoint {
-        url: body.url,
+    let new = NewWebhookEndpoint::webhook(
+        body.url,
         description,
         events,
-        enabled: body.enabled.unwrap_or(true),
-        secret_sealed: state.sealer.seal(&secret),
-    };
+        body.enabled.unwrap_or(true),
+        state.sealer.seal(&secret),
+    );
     let endpoint = state.store.create_webhook_endpoint(org, new, endpoint_limit(plan)).await.map_err(plan_limit)?;
     Ok((StatusCode::CREATED, Json(WebhookView::of(endpoint, Some(secret)))))
 }
@@ -238,7 +238,13 @@ pub async fn update_webhook(
     }
     let events = body.events.map(|events| checked_events(events, &mut errors));
     ApiError::check(errors)?;
-    let patch = WebhookPatch { url: body.url, description: body.description, events, enabled: body.enabled };
+    let patch = WebhookPatch {
+        url: body.url,
+        description: body.description,
+        events,
+        enabled: body.enabled,
+        ..WebhookPatch::default()
+    };
     let endpoint = state.store.update_webhook_endpoint(org, id, patch).await?.ok_or_else(|| not_found(id))?;
     Ok(Json(WebhookView::of(endpoint, None)))
 }

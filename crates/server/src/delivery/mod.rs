@@ -10,8 +10,14 @@
 //! lanes altogether, so a slow or dead endpoint holds only its own share and never a place in
 //! line ahead of other endpoints' deliveries. Outcomes go to one recorder task that writes them
 //! in batches.
+//!
+//! Sinks by kind: a webhook endpoint gets the signed event envelope; a Slack channel gets a
+//! message built by [`slack`] from the event, posted to its sealed URL. A Slack channel's lane
+//! has one place and starts its attempts at least [`SLACK_PACE`] apart (Slack takes about one
+//! message per second per channel); the pacing is per worker process.
 
 pub mod send;
+pub mod slack;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use slotd_core::webhook::{RetrySchedule, SigningSecret, signature_header};
-use slotd_store::{AttemptOutcome, ClaimedDelivery, Store};
+use slotd_store::{AttemptOutcome, ClaimedDelivery, SinkKind, Store};
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinSet;
 use uuid::Uuid;
@@ -75,6 +81,8 @@ struct Lane {
     running: usize,
     /// Its last attempt took over a second: claim no further ahead than one attempt per place.
     slow: bool,
+    /// A Slack channel's lane: one place, paced.
+    slack: bool,
 }
 
 /// Everything a delivery needs, shared by the worker's tasks.
@@ -91,6 +99,8 @@ struct Shared {
     freed: Notify,
     /// Opened secrets by their sealed form (opening costs an AEAD decryption per delivery).
     secrets: Mutex<HashMap<String, Option<SigningSecret>>>,
+    /// Per Slack channel: when its next attempt may start (outlives the channel's lane).
+    slack_pace: Mutex<HashMap<Uuid, Instant>>,
 }
 
 /// A delivery worker.
@@ -111,6 +121,7 @@ impl Worker {
                 held: AtomicUsize::new(0),
                 freed: Notify::new(),
                 secrets: Mutex::new(HashMap::new()),
+                slack_pace: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -132,7 +143,11 @@ impl Worker {
             let mut more_due = false;
             if room > 0 {
                 let want = u32::try_from(room.min(MAX_CLAIM)).unwrap_or(1);
-                match shared.store.claim_deliveries_within(want, config.lease(), lane_cap, &shared.lane_room()).await {
+                match shared
+                    .store
+                    .claim_deliveries_within(want, config.lease(), lane_cap, SLACK_LANE_CAPACITY, &shared.lane_room())
+                    .await
+                {
                     Ok(claim) => {
                         // Took all it asked for, or another worker claimed some of what this
                         // claim chose at the same instant: there may be more due right now.
@@ -189,6 +204,10 @@ const MAX_CLAIM: usize = 200;
 const COALESCE: Duration = Duration::from_millis(2);
 /// Attempts claimed ahead per place in flight.
 const AHEAD: usize = 4;
+/// Least time between the starts of two attempts to one Slack channel (in one worker).
+pub const SLACK_PACE: Duration = Duration::from_secs(1);
+/// Attempts of one Slack channel a worker holds: the one being made and the next.
+const SLACK_LANE_CAPACITY: u32 = 2;
 
 impl Shared {
     /// How many attempts of one endpoint a worker holds at most: its places in flight, and four
@@ -206,7 +225,11 @@ impl Shared {
         lanes
             .iter()
             .map(|(id, lane)| {
-                let cap = places * if lane.slow { 2 } else { 1 + AHEAD };
+                let cap = if lane.slack {
+                    SLACK_LANE_CAPACITY as usize
+                } else {
+                    places * if lane.slow { 2 } else { 1 + AHEAD }
+                };
                 (*id, u32::try_from(cap.saturating_sub(lane.queue.len() + lane.running)).unwrap_or(0))
             })
             .collect()
@@ -218,7 +241,9 @@ impl Shared {
         let mut touched = Vec::new();
         for job in claimed {
             let endpoint = job.endpoint_id;
-            lanes.entry(endpoint).or_default().queue.push_back((job, Instant::now()));
+            let lane = lanes.entry(endpoint).or_default();
+            lane.slack = job.kind == SinkKind::Slack;
+            lane.queue.push_back((job, Instant::now()));
             if !touched.contains(&endpoint) {
                 touched.push(endpoint);
             }
@@ -226,7 +251,8 @@ impl Shared {
         let mut start = Vec::new();
         for endpoint in touched {
             let lane = lanes.get_mut(&endpoint).expect("lane just filled");
-            let new_runners = self.config.endpoint_concurrency.saturating_sub(lane.running).min(lane.queue.len());
+            let places = if lane.slack { 1 } else { self.config.endpoint_concurrency };
+            let new_runners = places.saturating_sub(lane.running).min(lane.queue.len());
             lane.running += new_runners;
             start.extend(std::iter::repeat_n(endpoint, new_runners));
         }
@@ -243,6 +269,7 @@ impl Shared {
             let (job, claimed_at, running_low) = {
                 let mut lanes = self.lanes.lock().expect("lanes");
                 let lane = lanes.entry(endpoint).or_default();
+                let low_water = if lane.slack { 0 } else { low_water };
                 match lane.queue.pop_front() {
                     Some((job, claimed_at)) => (job, claimed_at, lane.queue.len() == low_water),
                     None => {
@@ -256,6 +283,9 @@ impl Shared {
             };
             if running_low {
                 self.freed.notify_one();
+            }
+            if job.kind == SinkKind::Slack {
+                self.pace_slack(endpoint, claimed_at, latest_start).await;
             }
             if claimed_at.elapsed() <= latest_start {
                 let started = Instant::now();
@@ -275,6 +305,23 @@ impl Shared {
         }
         // The lane has room again (it may have been skipped while full).
         self.freed.notify_one();
+    }
+
+    /// Waits until the Slack channel's next attempt may start, and books the slot after it (unless
+    /// the attempt has waited so long that it will not be sent).
+    async fn pace_slack(&self, channel: Uuid, claimed_at: Instant, latest_start: Duration) {
+        let next = self.slack_pace.lock().expect("slack pace").get(&channel).copied();
+        if let Some(next) = next {
+            tokio::time::sleep_until(next.into()).await;
+        }
+        if claimed_at.elapsed() <= latest_start {
+            let mut pace = self.slack_pace.lock().expect("slack pace");
+            let now = Instant::now();
+            if pace.len() > 10_000 {
+                pace.retain(|_, at| *at > now);
+            }
+            pace.insert(channel, now + SLACK_PACE);
+        }
     }
 
     /// The secret a sealed value opens to (cached); `None` when this server's key cannot open it.
@@ -309,6 +356,7 @@ impl Shared {
             error: None,
             retry_at: None,
             gone: false,
+            disable_reason: None,
             counts_for_health: !is_test,
         };
         if !job.endpoint_live && !is_test {
@@ -317,15 +365,81 @@ impl Shared {
             metrics::counter!("webhook_attempts_total", "outcome" => "skipped").increment(1);
             return outcome;
         }
+        let posted = match job.kind {
+            SinkKind::Webhook => self.post_webhook(&job).await,
+            SinkKind::Slack => self.post_slack(&job).await,
+        };
+        let (response, took) = match posted {
+            Ok(posted) => posted,
+            Err(not_sent) => {
+                outcome.error = Some(not_sent);
+                outcome.counts_for_health = false;
+                return outcome;
+            }
+        };
+        outcome.succeeded = response.succeeded;
+        outcome.response_status = response.status;
+        outcome.duration_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
+        outcome.error = response.error;
+        let jitter: f64 = rand::random();
+        let run_attempts = usize::try_from(job.run_attempt).unwrap_or(usize::MAX);
+        match job.kind {
+            SinkKind::Webhook => {
+                outcome.gone = response.gone && !is_test;
+                if !outcome.succeeded && !outcome.gone && !is_test {
+                    outcome.retry_at = self
+                        .config
+                        .schedule
+                        .next_attempt_delay_ms(run_attempts, jitter, response.retry_after_ms)
+                        .map(|ms| Timestamp::now() + Duration::from_millis(ms));
+                }
+            }
+            SinkKind::Slack => match slack::verdict(response.succeeded, response.status, response.body.as_deref()) {
+                slack::Verdict::Delivered => {}
+                slack::Verdict::Refused => {
+                    // Slack refused the message itself: slotd's bug, not the channel's fault, and
+                    // sending it again would only be refused again.
+                    tracing::error!(
+                        channel = %job.endpoint_id,
+                        event = %job.event_id,
+                        answer = response.body.as_deref().unwrap_or(""),
+                        "Slack refused a message as invalid (400); not retried"
+                    );
+                    outcome.counts_for_health = false;
+                }
+                slack::Verdict::ChannelGone(reason) => {
+                    if !is_test {
+                        outcome.gone = true;
+                        outcome.disable_reason = Some(reason);
+                    }
+                }
+                slack::Verdict::Retry => {
+                    if !is_test {
+                        outcome.retry_at =
+                            slack::retry_delay_ms(&self.config.schedule, run_attempts, jitter, response.retry_after_ms)
+                                .map(|ms| Timestamp::now() + Duration::from_millis(ms));
+                    }
+                }
+            },
+        }
+        outcome.response_body = response.body;
+        let label = if outcome.succeeded { "succeeded" } else { "failed" };
+        metrics::counter!("webhook_attempts_total", "outcome" => label).increment(1);
+        if outcome.succeeded && job.attempt == 1 {
+            let lag = Timestamp::now().duration_since(job.event_created_at);
+            metrics::histogram!("webhook_delivery_lag_seconds").record(lag.as_secs_f64());
+        }
+        outcome
+    }
+
+    /// POSTs the signed event envelope to a webhook endpoint; `Err` says why it was not sent.
+    async fn post_webhook(&self, job: &ClaimedDelivery) -> Result<(send::Response, Duration), String> {
         let now = Timestamp::now();
         let mut secrets = Vec::with_capacity(2);
         match self.secret(&job.secret_sealed) {
             Some(secret) => secrets.push(secret),
             None => {
-                outcome.error =
-                    Some("not sent: the signing secret cannot be opened with this server's --secret-key".into());
-                outcome.counts_for_health = false;
-                return outcome;
+                return Err("not sent: the signing secret cannot be opened with this server's --secret-key".into());
             }
         }
         if let (Some(previous), Some(until)) = (&job.previous_secret_sealed, job.previous_secret_until)
@@ -334,7 +448,7 @@ impl Shared {
         {
             secrets.push(secret);
         }
-        let body = envelope(&job);
+        let body = envelope(job);
         let timestamp = now.as_second();
         let signature =
             signature_header(&secrets.iter().collect::<Vec<_>>(), &job.event_id, timestamp, body.as_bytes());
@@ -343,29 +457,42 @@ impl Shared {
             ("webhook-timestamp", timestamp.to_string()),
             ("webhook-signature", signature),
         ];
-        let (response, took) = self.sender.post(&job.url, &headers, body).await;
-        outcome.succeeded = response.succeeded;
-        outcome.response_status = response.status;
-        outcome.response_body = response.body;
-        outcome.duration_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
-        outcome.error = response.error;
-        outcome.gone = response.gone && !is_test;
-        if !outcome.succeeded && !outcome.gone && !is_test {
-            let jitter: f64 = rand::random();
-            let run_attempts = usize::try_from(job.run_attempt).unwrap_or(usize::MAX);
-            outcome.retry_at = self
-                .config
-                .schedule
-                .next_attempt_delay_ms(run_attempts, jitter, response.retry_after_ms)
-                .map(|ms| Timestamp::now() + Duration::from_millis(ms));
+        Ok(self.sender.post(&job.url, &headers, body).await)
+    }
+
+    /// POSTs the event's Slack message to the channel's (sealed) URL; `Err` says why it was not
+    /// sent.
+    async fn post_slack(&self, job: &ClaimedDelivery) -> Result<(send::Response, Duration), String> {
+        let Some(url) = self.sealer.open(&job.secret_sealed) else {
+            return Err("not sent: the Slack webhook URL cannot be opened with this server's --secret-key".into());
+        };
+        let data: serde_json::Value = serde_json::from_str(&job.event_data).unwrap_or_default();
+        let zone = self.slack_zone(job, &data).await;
+        let body = slack::message(&job.event_type, &data, &zone).to_string();
+        Ok(self.sender.post(&url, &[], body).await)
+    }
+
+    /// The zone a Slack message states times in: the channel's, else the booking's first host's
+    /// (as the host is now), else UTC.
+    async fn slack_zone(&self, job: &ClaimedDelivery, data: &serde_json::Value) -> jiff::tz::TimeZone {
+        if let Some(zone) = job.time_zone.as_deref().and_then(|name| slotd_core::zone::time_zone(name).ok()) {
+            return zone;
         }
-        let label = if outcome.succeeded { "succeeded" } else { "failed" };
-        metrics::counter!("webhook_attempts_total", "outcome" => label).increment(1);
-        if outcome.succeeded && job.attempt == 1 {
-            let lag = Timestamp::now().duration_since(job.event_created_at);
-            metrics::histogram!("webhook_delivery_lag_seconds").record(lag.as_secs_f64());
+        let first_host = data.pointer("/hosts/0/id").and_then(|id| id.as_str()).and_then(|id| id.parse::<Uuid>().ok());
+        if let Some(host) = first_host {
+            match self.store.host(job.org, host).await {
+                Ok(Some(host)) => {
+                    if let Ok(zone) = slotd_core::zone::time_zone(&host.time_zone) {
+                        return zone;
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not read a booking's host for its Slack message; using UTC")
+                }
+            }
         }
-        outcome
+        jiff::tz::TimeZone::UTC
     }
 }
 
@@ -387,7 +514,7 @@ async fn record(store: Store, mut received: mpsc::UnboundedReceiver<AttemptOutco
             match store.record_outcomes(&batch, disable_after).await {
                 Ok(effects) => {
                     for endpoint in &effects.disabled {
-                        tracing::warn!(%endpoint, "disabled a webhook endpoint (410 Gone or failing for too long)");
+                        tracing::warn!(%endpoint, "disabled a delivery endpoint or Slack channel (gone, or failing for too long)");
                     }
                     if effects.stale > 0 {
                         tracing::info!(
