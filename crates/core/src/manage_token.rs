@@ -157,12 +157,6 @@ pub fn booking_id_of(token: &str) -> Option<[u8; 16]> {
     Some(id)
 }
 
-/// The expiry (unix seconds) a well-formed short-lived token carries; `None` for a permanent
-/// token or garbage. Does not verify the MAC.
-pub fn expiry_of(token: &str) -> Option<i64> {
-    decode_expiring(token).map(|raw| expiry_in(&raw))
-}
-
 fn expiry_in(raw: &[u8; ID_LEN + EXPIRY_LEN + TAG_LEN]) -> i64 {
     let mut bytes = [0u8; EXPIRY_LEN];
     bytes.copy_from_slice(&raw[ID_LEN..ID_LEN + EXPIRY_LEN]);
@@ -326,7 +320,6 @@ mod tests {
         let token = key.expiring_token(ID, 4, 1_800_000_000);
         assert_eq!(token.len(), 54);
         assert_eq!(booking_id_of(&token), Some(ID));
-        assert_eq!(expiry_of(&token), Some(1_800_000_000));
         assert_eq!(key.check(&token, ID, 4, 1_799_999_999), TokenCheck::Valid);
         assert_eq!(key.check(&token, ID, 4, 1_800_000_000), TokenCheck::Expired);
         // Rotation kills it; another booking, key or generation never opens it, expired or not.
@@ -337,7 +330,6 @@ mod tests {
         assert_eq!(ManageTokenKey::derive(b"x").check(&token, ID, 4, 0), TokenCheck::Invalid);
         // The permanent form still checks through the same call.
         assert_eq!(key.check(&key.token(ID, 4), ID, 4, i64::MAX), TokenCheck::Valid);
-        assert_eq!(expiry_of(&key.token(ID, 4)), None);
     }
 
     #[test]

@@ -96,7 +96,8 @@ struct ServeArgs {
     /// backend, a sync job) while one runaway client cannot take the database from the others.
     #[arg(long, env = "SLOTD_RATE_LIMIT", default_value_t = 50)]
     rate_limit: u32,
-    /// Requests an API key may send at once on top of its rate (0: the rate itself).
+    /// Requests an API key may send at once: the size of its bucket, refilled at the rate (0: the
+    /// rate itself).
     #[arg(long, env = "SLOTD_RATE_BURST", default_value_t = 100)]
     rate_burst: u32,
     /// Requests per second per client address on the token routes (/manage, /v1/manage, /b), in
@@ -105,7 +106,8 @@ struct ServeArgs {
     /// reverse proxy every client has the proxy's address: raise it there, or limit at the proxy.
     #[arg(long, env = "SLOTD_TOKEN_RATE_LIMIT", default_value_t = 5)]
     token_rate_limit: u32,
-    /// Requests a client address may send at once on the token routes (0: the rate itself).
+    /// Requests a client address may send at once on the token routes: the size of its bucket,
+    /// refilled at the rate (0: the rate itself).
     #[arg(long, env = "SLOTD_TOKEN_RATE_BURST", default_value_t = 20)]
     token_rate_burst: u32,
     #[command(flatten)]

@@ -16,6 +16,8 @@ on_both_backends!(
     bad_reschedule_requests_answer_422_naming_the_field,
     reschedule_requests_for_unknown_foreign_cancelled_or_finished_bookings_say_why,
     an_expired_link_answers_410_link_expired_and_the_page_says_so_in_words,
+    a_short_lived_link_never_hands_out_the_permanent_one,
+    moving_a_booking_to_its_own_start_is_refused_and_changes_nothing,
     attendees_racing_for_one_slot_never_both_get_it,
 );
 
@@ -339,4 +341,74 @@ async fn attendees_racing_for_one_slot_never_both_get_it(app: &TestApp) {
     }
     assert_eq!(app.db.store.count_overlapping_blocking_bookings().await.unwrap(), 0);
     assert_eq!(wins[0] + wins[1], 50);
+}
+
+async fn a_short_lived_link_never_hands_out_the_permanent_one(app: &TestApp) {
+    let host = open_host(app, "UTC").await;
+    let et = event_type(app, &host, json!({})).await;
+    let start = free_start(app, &et, SignedDuration::from_hours(30)).await;
+    let booking = book(app, &et, &start.to_string()).await;
+    let permanent = token_of(booking["links"]["manage"].as_str().unwrap()).to_owned();
+    let answer =
+        app.expect(Method::POST, "/v1/reschedule-requests", Some(json!({ "booking_ref": booking["id"] })), 200).await;
+    let short = token_of(answer["manage_url"].as_str().unwrap()).to_owned();
+    let pick = starts(&answer)[3];
+    let leaks = |what: &str, text: &str| {
+        // iCalendar folds long lines ("\r\n "): read the text unfolded.
+        let text = text.replace("\r\n ", "");
+        assert!(!text.contains(&permanent), "{what} hands out the permanent token: {text}");
+        assert!(text.contains(&short), "{what} carries the link it was asked with: {text}");
+    };
+
+    let view = app.client.get(format!("{}/v1/manage/{short}", app.base)).send().await.unwrap();
+    leaks("GET /v1/manage", &view.text().await.unwrap());
+    let ics = app.client.get(format!("{}/b/{short}.ics", app.base)).send().await.unwrap();
+    assert_eq!(ics.status(), 200);
+    leaks("the .ics", &ics.text().await.unwrap());
+    let page = app.client.get(format!("{}/manage/{short}", app.base)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(!page.text().await.unwrap().contains(&permanent), "the page hands out the permanent token");
+    // The change's answer, and its idempotent replay (the stored answer), carry the short link.
+    let reschedule = || {
+        app.client
+            .post(format!("{}/v1/manage/{short}/reschedule", app.base))
+            .header("idempotency-key", "portal-move-1")
+            .json(&json!({ "start": pick }))
+            .send()
+    };
+    let moved = reschedule().await.unwrap();
+    assert_eq!(moved.status(), 200);
+    leaks("the reschedule answer", &moved.text().await.unwrap());
+    let replayed = reschedule().await.unwrap();
+    assert_eq!(replayed.status(), 200);
+    leaks("the replayed answer", &replayed.text().await.unwrap());
+    // The API-key view and the webhook payload keep the permanent links.
+    let stored = app.expect(Method::GET, &format!("/v1/bookings/{}", booking["id"].as_str().unwrap()), None, 200).await;
+    assert_eq!(token_of(stored["links"]["manage"].as_str().unwrap()), permanent);
+    let events = app.expect(Method::GET, "/v1/events?type=booking.rescheduled", None, 200).await;
+    assert_eq!(token_of(events["data"][0]["data"]["links"]["manage"].as_str().unwrap()), permanent);
+}
+
+async fn moving_a_booking_to_its_own_start_is_refused_and_changes_nothing(app: &TestApp) {
+    let host = open_host(app, "UTC").await;
+    let et = event_type(app, &host, json!({})).await;
+    let start = free_start(app, &et, SignedDuration::from_hours(30)).await;
+    let booking = book(app, &et, &start.to_string()).await;
+    let token = token_of(booking["links"]["manage"].as_str().unwrap()).to_owned();
+    let id = booking["id"].as_str().unwrap();
+    let by_attendee = app
+        .client
+        .post(format!("{}/v1/manage/{token}/reschedule", app.base))
+        .json(&json!({ "start": start }))
+        .send()
+        .await
+        .unwrap();
+    expect_problem(by_attendee, 422, "validation_failed", Some("/start")).await;
+    let by_api =
+        app.call(Method::POST, &format!("/v1/bookings/{id}/reschedule"), Some(json!({ "start": start }))).await;
+    expect_problem(by_api, 422, "validation_failed", Some("/start")).await;
+    let stored = app.expect(Method::GET, &format!("/v1/bookings/{id}"), None, 200).await;
+    assert_eq!(stored["version"], 1);
+    let events = app.expect(Method::GET, "/v1/events?type=booking.rescheduled", None, 200).await;
+    assert!(events["data"].as_array().unwrap().is_empty());
 }

@@ -298,11 +298,14 @@ impl Store {
         if let Some(events) = patch.events {
             endpoint.events = events;
         }
+        let time_zone_changes = patch.time_zone.is_some();
         if let Some(time_zone) = patch.time_zone {
             endpoint.time_zone = time_zone;
         }
-        if let Some(sealed) = patch.secret_sealed {
-            endpoint.secret_sealed = sealed;
+        // Written only when the patch brings one: a rotation committed since the read above
+        // must not be undone by writing back the secret that was read.
+        if let Some(sealed) = &patch.secret_sealed {
+            endpoint.secret_sealed = sealed.clone();
         }
         if let Some(enabled) = patch.enabled {
             if enabled != endpoint.enabled {
@@ -315,7 +318,7 @@ impl Store {
             "UPDATE webhook_endpoints SET url = $3, description = $4, events = $5, \
              failing_since_us = CASE WHEN $6 AND NOT enabled THEN NULL ELSE failing_since_us END, \
              disabled_reason = CASE WHEN $6 = enabled THEN disabled_reason ELSE NULL END, enabled = $6, updated_us = $7, \
-             time_zone = $8, secret_sealed = $9 \
+             time_zone = CASE WHEN $11 THEN $8 ELSE time_zone END, secret_sealed = COALESCE($9, secret_sealed) \
              WHERE organization_id = $1 AND id = $2 AND kind = $10 AND deleted_us IS NULL",
         )
         .bind(org.0.to_string())
@@ -326,8 +329,9 @@ impl Store {
         .bind(endpoint.enabled)
         .bind(to_us(endpoint.updated_at))
         .bind(endpoint.time_zone.clone())
-        .bind(&endpoint.secret_sealed)
+        .bind(patch.secret_sealed)
         .bind(kind.as_str())
+        .bind(time_zone_changes)
         .execute(&self.pool)
         .await
         .map_err(url_conflict(kind, &endpoint.url))?;

@@ -13,7 +13,7 @@ use slotd_store::{Actor, Attendee, BookingFilter};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::{DateTime, ListResponse, PageParams};
+use super::{ListResponse, PageParams};
 use crate::app::AppState;
 use crate::booking::{self, BookingView, ChangeInput, CreateInput, validate};
 use crate::error::{ApiError, FieldError};
@@ -41,7 +41,7 @@ pub struct CreateBooking {
     #[schema(value_type = Uuid)]
     event_type_id: String,
     /// A start from `/v1/slots` (RFC 3339 instant).
-    #[schema(value_type = DateTime, format = DateTime)]
+    #[schema(value_type = String, format = DateTime)]
     #[serde(with = "crate::extract::instant")]
     start: Timestamp,
     attendee: AttendeeInput,
@@ -86,7 +86,7 @@ pub struct ReasonBody {
 #[serde(deny_unknown_fields)]
 pub struct RescheduleBody {
     /// The new start, from `/v1/slots`.
-    #[schema(value_type = DateTime, format = DateTime)]
+    #[schema(value_type = String, format = DateTime)]
     #[serde(with = "crate::extract::instant")]
     start: Timestamp,
     /// Why (required when the event type says so).
@@ -107,11 +107,11 @@ pub struct BookingListParams {
     #[param(value_type = Option<Uuid>)]
     host_id: Option<String>,
     /// Starts at or after this instant.
-    #[param(value_type = Option<DateTime>, format = DateTime)]
+    #[param(value_type = Option<String>, format = DateTime)]
     #[serde(default, with = "crate::extract::instant::option")]
     from: Option<Timestamp>,
     /// Starts before this instant.
-    #[param(value_type = Option<DateTime>, format = DateTime)]
+    #[param(value_type = Option<String>, format = DateTime)]
     #[serde(default, with = "crate::extract::instant::option")]
     to: Option<Timestamp>,
     /// Page size, 1–100 (default 20).
@@ -256,7 +256,8 @@ pub async fn confirm_booking(
     headers: HeaderMap,
     ApiJsonValue(_body, raw): ApiJsonValue<ConfirmBooking>,
 ) -> Result<Response, ApiError> {
-    let input = ChangeInput { action: BookingAction::Confirm, by: Actor::Api, reason: None, start: None };
+    let input =
+        ChangeInput { action: BookingAction::Confirm, by: Actor::Api, reason: None, start: None, link_token: None };
     command(state, org, id, headers, raw, input).await
 }
 
@@ -273,7 +274,13 @@ pub async fn reject_booking(
     headers: HeaderMap,
     ApiJsonValue(body, raw): ApiJsonValue<RejectBody>,
 ) -> Result<Response, ApiError> {
-    let input = ChangeInput { action: BookingAction::Reject, by: Actor::Api, reason: body.reason, start: None };
+    let input = ChangeInput {
+        action: BookingAction::Reject,
+        by: Actor::Api,
+        reason: body.reason,
+        start: None,
+        link_token: None,
+    };
     command(state, org, id, headers, raw, input).await
 }
 
@@ -295,6 +302,7 @@ pub async fn cancel_booking(
         by: actor(body.override_notice),
         reason: body.reason,
         start: None,
+        link_token: None,
     };
     command(state, org, id, headers, raw, input).await
 }
@@ -318,6 +326,7 @@ pub async fn reschedule_booking(
         by: actor(body.override_notice),
         reason: body.reason,
         start: Some(body.start),
+        link_token: None,
     };
     command(state, org, id, headers, raw, input).await
 }

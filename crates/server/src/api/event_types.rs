@@ -16,7 +16,7 @@ use slotd_store::{EventType, EventTypeSettings, NewEventType, OrgId, Question, Q
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{DateTime, ListResponse, PageParams, parse_path_id};
+use super::{ListResponse, PageParams, parse_path_id};
 use crate::app::AppState;
 use crate::error::{ApiError, FieldError};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller};
@@ -45,9 +45,9 @@ pub struct EventTypeView {
     assignment: Assignment,
     #[schema(value_type = Vec<QuestionSchema>)]
     questions: Vec<Question>,
-    #[schema(value_type = DateTime, format = DateTime)]
+    #[schema(value_type = String, format = DateTime)]
     created_at: Timestamp,
-    #[schema(value_type = DateTime, format = DateTime)]
+    #[schema(value_type = String, format = DateTime)]
     updated_at: Timestamp,
 }
 

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use slotd_store::Event;
 use utoipa::{IntoParams, ToSchema};
 
-use super::{DateTime, ListResponse, PageParams};
+use super::{ListResponse, PageParams};
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::extract::{ApiQuery, Caller};
@@ -21,7 +21,7 @@ pub struct EventEnvelope {
     /// For example `host.created`.
     #[serde(rename = "type")]
     event_type: String,
-    #[schema(value_type = DateTime, format = DateTime)]
+    #[schema(value_type = String, format = DateTime)]
     created_at: Timestamp,
     /// The resource as it was after the change.
     #[schema(value_type = Object)]
@@ -43,7 +43,7 @@ pub struct EventParams {
     #[param(rename = "type")]
     event_type: Option<String>,
     /// Only events created at or after this instant.
-    #[param(value_type = Option<DateTime>, format = DateTime)]
+    #[param(value_type = Option<String>, format = DateTime)]
     #[serde(default, with = "crate::extract::instant::option")]
     since: Option<Timestamp>,
     /// Page size, 1–100 (default 20).

@@ -11,7 +11,7 @@ use slotd_store::{BusyBlock, Host, HostDeletion, HostPatch, NewHost};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{DateTime, ListResponse, PageParams, parse_path_id};
+use super::{ListResponse, PageParams, parse_path_id};
 use crate::app::AppState;
 use crate::error::{ApiError, FieldError};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller};
@@ -26,9 +26,9 @@ pub struct HostView {
     time_zone: String,
     #[schema(value_type = AvailabilitySchema)]
     availability: Availability,
-    #[schema(value_type = DateTime, format = DateTime)]
+    #[schema(value_type = String, format = DateTime)]
     created_at: Timestamp,
-    #[schema(value_type = DateTime, format = DateTime)]
+    #[schema(value_type = String, format = DateTime)]
     updated_at: Timestamp,
 }
 
@@ -291,12 +291,12 @@ pub async fn delete_host(
 pub struct BusyBlockView {
     id: Uuid,
     host_id: Uuid,
-    #[schema(value_type = DateTime, format = DateTime)]
+    #[schema(value_type = String, format = DateTime)]
     start: Timestamp,
-    #[schema(value_type = DateTime, format = DateTime)]
+    #[schema(value_type = String, format = DateTime)]
     end: Timestamp,
     title: Option<String>,
-    #[schema(value_type = DateTime, format = DateTime)]
+    #[schema(value_type = String, format = DateTime)]
     created_at: Timestamp,
 }
 
@@ -317,10 +317,10 @@ impl From<BusyBlock> for BusyBlockView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBusyBlock {
-    #[schema(value_type = DateTime, format = DateTime)]
+    #[schema(value_type = String, format = DateTime)]
     #[serde(with = "crate::extract::instant")]
     start: Timestamp,
-    #[schema(value_type = DateTime, format = DateTime)]
+    #[schema(value_type = String, format = DateTime)]
     #[serde(with = "crate::extract::instant")]
     end: Timestamp,
     title: Option<String>,

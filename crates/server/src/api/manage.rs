@@ -19,7 +19,6 @@ use slotd_store::{Actor, Booking, EventType};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::DateTime;
 use super::slots::{SlotsResponse, display_zone, query_window, slots_response};
 use crate::app::AppState;
 use crate::booking::{self, BookingContext, BookingView, ChangeInput, cutoff_allows, validate};
@@ -88,13 +87,13 @@ pub fn manage_view(state: &AppState, context: &BookingContext) -> ManageView {
 #[utoipa::path(get, path = "/v1/manage/{token}", tag = "self-service", security(()),
     params(("token" = String, Path, description = "Manage token (last segment of links.manage)")),
     responses((status = 200, description = "The booking", body = ManageView),
-        (status = 410, description = "Cancelled, rejected or over", body = crate::error::Problem)))]
+        (status = 410, description = "Cancelled, rejected or over (`gone`), or a short-lived link past its expiry (`link_expired`)", body = crate::error::Problem)))]
 pub async fn get_manage(
     State(state): State<AppState>,
     ApiPath(token): ApiPath<String>,
 ) -> Result<Json<ManageView>, ApiError> {
     let booking = open_booking(&state, &token).await?;
-    let context = booking::context(&state, booking).await?;
+    let context = booking::context(&state, booking).await?.with_link_token(&token);
     Ok(Json(manage_view(&state, &context)))
 }
 
@@ -103,11 +102,11 @@ pub async fn get_manage(
 #[into_params(parameter_in = Query)]
 pub struct ManageSlotParams {
     /// Window start (RFC 3339 instant).
-    #[param(value_type = DateTime, format = DateTime)]
+    #[param(value_type = String, format = DateTime)]
     #[serde(with = "crate::extract::instant")]
     start: Timestamp,
     /// Window end (exclusive; at most 93 days after start).
-    #[param(value_type = DateTime, format = DateTime)]
+    #[param(value_type = String, format = DateTime)]
     #[serde(with = "crate::extract::instant")]
     end: Timestamp,
     /// IANA zone for `local_start` (default: the attendee's).
@@ -142,7 +141,7 @@ pub fn attendee_zone(booking: &Booking) -> jiff::tz::TimeZone {
 #[utoipa::path(get, path = "/v1/manage/{token}/slots", tag = "self-service", security(()),
     params(("token" = String, Path, description = "Manage token"), ManageSlotParams),
     responses((status = 200, description = "Available slots", body = SlotsResponse),
-        (status = 410, description = "Cancelled, rejected or over", body = crate::error::Problem)))]
+        (status = 410, description = "Cancelled, rejected or over (`gone`), or a short-lived link past its expiry (`link_expired`)", body = crate::error::Problem)))]
 pub async fn manage_slots(
     State(state): State<AppState>,
     ApiPath(token): ApiPath<String>,
@@ -163,7 +162,7 @@ pub async fn manage_slots(
 #[serde(deny_unknown_fields)]
 pub struct ManageReschedule {
     /// The new start, from the manage slots.
-    #[schema(value_type = DateTime, format = DateTime)]
+    #[schema(value_type = String, format = DateTime)]
     #[serde(with = "crate::extract::instant")]
     start: Timestamp,
     /// Why (required when the event type says so).
@@ -206,7 +205,7 @@ pub async fn attendee_command(
     params(("token" = String, Path, description = "Manage token")),
     responses((status = 200, description = "Rescheduled", body = BookingView),
         (status = 409, description = "The slot was taken (with alternatives)", body = crate::error::Problem),
-        (status = 410, description = "Cancelled, rejected or over", body = crate::error::Problem)))]
+        (status = 410, description = "Cancelled, rejected or over (`gone`), or a short-lived link past its expiry (`link_expired`)", body = crate::error::Problem)))]
 pub async fn manage_reschedule(
     State(state): State<AppState>,
     ApiPath(token): ApiPath<String>,
@@ -218,6 +217,7 @@ pub async fn manage_reschedule(
         by: Actor::Attendee,
         reason: body.reason,
         start: Some(body.start),
+        link_token: Some(token.clone()),
     };
     attendee_command(&state, &token, &headers, &raw, input).await
 }
@@ -227,14 +227,20 @@ pub async fn manage_reschedule(
     request_body = ManageCancel,
     params(("token" = String, Path, description = "Manage token")),
     responses((status = 200, description = "Cancelled", body = BookingView),
-        (status = 410, description = "Cancelled, rejected or over", body = crate::error::Problem)))]
+        (status = 410, description = "Cancelled, rejected or over (`gone`), or a short-lived link past its expiry (`link_expired`)", body = crate::error::Problem)))]
 pub async fn manage_cancel(
     State(state): State<AppState>,
     ApiPath(token): ApiPath<String>,
     headers: HeaderMap,
     ApiJsonValue(body, raw): ApiJsonValue<ManageCancel>,
 ) -> Result<Response, ApiError> {
-    let input = ChangeInput { action: BookingAction::Cancel, by: Actor::Attendee, reason: body.reason, start: None };
+    let input = ChangeInput {
+        action: BookingAction::Cancel,
+        by: Actor::Attendee,
+        reason: body.reason,
+        start: None,
+        link_token: Some(token.clone()),
+    };
     attendee_command(&state, &token, &headers, &raw, input).await
 }
 
@@ -245,6 +251,6 @@ pub async fn manage_cancel(
 pub async fn ics_by_token(State(state): State<AppState>, ApiPath(file): ApiPath<String>) -> Result<Response, ApiError> {
     let token = file.strip_suffix(".ics").ok_or_else(|| ApiError::NotFound("no such calendar file".into()))?;
     let booking = booking_for_token(&state, token).await?;
-    let context = booking::context(&state, booking).await?;
+    let context = booking::context(&state, booking).await?.with_link_token(token);
     Ok(super::bookings::ics_response(context.ics(&state), &context.booking.human_id))
 }

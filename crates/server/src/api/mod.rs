@@ -121,6 +121,16 @@ impl Modify for ProblemResponses {
             for operation in
                 [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete].into_iter().flatten()
             {
+                // A handler's own problem answers are documented with `body = Problem`, which
+                // utoipa files under application/json: they are sent as problem+json.
+                for response in operation.responses.responses.values_mut() {
+                    if let RefOr::T(response) = response
+                        && response.content.get("application/json").is_some_and(|c| is_problem(c.schema.as_ref()))
+                        && let Some(content) = response.content.shift_remove("application/json")
+                    {
+                        response.content.insert("application/problem+json".to_owned(), content);
+                    }
+                }
                 for (status, description) in common {
                     operation.responses.responses.entry(status.to_owned()).or_insert_with(|| {
                         let mut response = ResponseBuilder::new().description(description).content(
@@ -136,6 +146,18 @@ impl Modify for ProblemResponses {
             }
         }
     }
+}
+
+/// A list of event type names in schemas: an array whose items are the enum `names`.
+pub fn event_names_schema(names: &[&str]) -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    ArrayBuilder::new()
+        .items(ObjectBuilder::new().schema_type(Type::String).enum_values(Some(names.iter().copied())))
+        .build()
+}
+
+fn is_problem(schema: Option<&RefOr<utoipa::openapi::schema::Schema>>) -> bool {
+    matches!(schema, Some(RefOr::Ref(r)) if r.ref_location.ends_with("/Problem"))
 }
 
 /// `Retry-After`: whole seconds to wait before trying again.
@@ -211,9 +233,6 @@ impl<T> ListResponse<T> {
         }
     }
 }
-
-/// jiff timestamps in schemas: RFC 3339 strings.
-pub type DateTime = String;
 
 /// Parses a path id, answering 404 for anything that is not a UUID.
 pub use crate::extract::parse_path_id;

@@ -11,11 +11,10 @@ use axum::Json;
 use axum::extract::State;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
-use slotd_core::booking::{BookingAction, BookingStatus};
+use slotd_core::booking::BookingStatus;
 use slotd_core::interval::Interval;
 use utoipa::ToSchema;
 
-use super::DateTime;
 use super::manage::{attendee_zone, manage_view, slots_for_booking};
 use super::slots::{SlotView, display_zone};
 use crate::app::AppState;
@@ -61,7 +60,7 @@ pub struct RescheduleRequestAnswer {
     /// (then `410 link_expired`). The same token works on `/v1/manage/{token}/…`.
     manage_url: String,
     /// When `manage_url` stops working (RFC 3339, UTC).
-    #[schema(value_type = DateTime, format = DateTime)]
+    #[schema(value_type = String, format = DateTime)]
     expires_at: Timestamp,
     /// Whether the customer may still reschedule (false inside the event type's cut-off; then
     /// `slots` is empty).
@@ -114,9 +113,6 @@ pub async fn create_reschedule_request(
             return Err(ApiError::Gone(format!("booking {} is over; it cannot be rescheduled", found.human_id)));
         }
         _ => {}
-    }
-    if found.status.apply(BookingAction::Reschedule).is_err() {
-        return Err(ApiError::InvalidTransition(format!("a {} booking cannot be rescheduled", found.status.as_str())));
     }
     let zone = zone.unwrap_or_else(|| attendee_zone(&found));
     let context = booking::context(&state, found).await?;

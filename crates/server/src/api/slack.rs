@@ -29,6 +29,7 @@ pub struct SlackChannelView {
     #[schema(example = "https://hooks.slack.com/services/T…/…/…4f9Z")]
     webhook_url: String,
     /// The events that post a message.
+    #[schema(schema_with = slack_event_names)]
     events: Vec<String>,
     /// The zone messages state times in; null: each booking's first host's zone.
     #[schema(example = "Europe/London")]
@@ -71,6 +72,7 @@ pub struct CreateSlackChannel {
     webhook_url: String,
     /// `booking.requested|confirmed|rejected|cancelled|rescheduled` and `webhook.test`; left out
     /// or empty: every `booking.*` event.
+    #[schema(schema_with = slack_event_names)]
     events: Option<Vec<String>>,
     /// IANA zone for the times in messages (default: each booking's first host's zone).
     #[schema(example = "Europe/London")]
@@ -84,6 +86,7 @@ pub struct CreateSlackChannel {
 #[serde(deny_unknown_fields)]
 pub struct UpdateSlackChannel {
     webhook_url: Option<String>,
+    #[schema(schema_with = slack_event_names)]
     events: Option<Vec<String>>,
     /// A zone, or null for the default (each booking's first host's zone).
     #[serde(default, deserialize_with = "present")]
@@ -265,4 +268,9 @@ pub async fn retry_slack_delivery(
     ApiPath((id, attempt_id)): ApiPath<(String, String)>,
 ) -> Result<(StatusCode, Json<DeliveryView>), ApiError> {
     deliveries::retry_sink_delivery(&state, org, SinkKind::Slack, &id, &attempt_id).await
+}
+
+/// `events` in the OpenAPI document: the names this resource accepts.
+fn slack_event_names() -> utoipa::openapi::schema::Array {
+    super::event_names_schema(EVENT_TYPES)
 }

@@ -10,7 +10,6 @@ use slotd_core::interval::Interval;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::DateTime;
 use crate::app::AppState;
 use crate::error::{ApiError, FieldError};
 use crate::extract::{ApiQuery, Caller};
@@ -27,11 +26,11 @@ pub struct SlotParams {
     #[param(value_type = Uuid)]
     event_type_id: String,
     /// Window start (RFC 3339 instant); slots starting at or after it are listed.
-    #[param(value_type = DateTime, format = DateTime)]
+    #[param(value_type = String, format = DateTime)]
     #[serde(with = "crate::extract::instant")]
     start: Timestamp,
     /// Window end (RFC 3339 instant, exclusive); at most 93 days after `start`.
-    #[param(value_type = DateTime, format = DateTime)]
+    #[param(value_type = String, format = DateTime)]
     #[serde(with = "crate::extract::instant")]
     end: Timestamp,
     /// IANA zone for the optional `local_start` of each slot.
@@ -41,9 +40,9 @@ pub struct SlotParams {
 /// One bookable start.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SlotView {
-    #[schema(value_type = DateTime, format = DateTime)]
+    #[schema(value_type = String, format = DateTime)]
     pub start: Timestamp,
-    #[schema(value_type = DateTime, format = DateTime)]
+    #[schema(value_type = String, format = DateTime)]
     end: Timestamp,
     /// Hosts who would take it: the one host, every free round-robin host, or all collective hosts.
     hosts: Vec<Uuid>,

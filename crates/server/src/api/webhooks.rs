@@ -12,7 +12,7 @@ use slotd_store::{NewWebhookEndpoint, OrgId, Plan, StoreError, WebhookEndpoint, 
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{DateTime, ListResponse, PageParams, parse_path_id};
+use super::{ListResponse, PageParams, parse_path_id};
 use crate::app::AppState;
 use crate::error::{ApiError, FieldError};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller};
@@ -57,6 +57,7 @@ pub struct WebhookView {
     url: String,
     description: String,
     /// Subscribed events; empty means every event.
+    #[schema(schema_with = webhook_event_names)]
     events: Vec<String>,
     enabled: bool,
     /// Why slotd disabled it: `gone` (it answered 410 Gone) or `failing` (every attempt failed
@@ -66,9 +67,9 @@ pub struct WebhookView {
     /// The signing secret (`whsec_…`): only in the answers of create and rotate-secret.
     #[serde(skip_serializing_if = "Option::is_none")]
     secret: Option<String>,
-    #[schema(value_type = DateTime, format = DateTime)]
+    #[schema(value_type = String, format = DateTime)]
     created_at: Timestamp,
-    #[schema(value_type = DateTime, format = DateTime)]
+    #[schema(value_type = String, format = DateTime)]
     updated_at: Timestamp,
 }
 
@@ -98,6 +99,7 @@ pub struct CreateWebhook {
     #[schema(example = "CRM")]
     description: Option<String>,
     /// Event types to send (left out or empty: every event).
+    #[schema(schema_with = webhook_event_names)]
     events: Option<Vec<String>>,
     /// Default true.
     enabled: Option<bool>,
@@ -109,6 +111,7 @@ pub struct CreateWebhook {
 pub struct UpdateWebhook {
     url: Option<String>,
     description: Option<String>,
+    #[schema(schema_with = webhook_event_names)]
     events: Option<Vec<String>>,
     enabled: Option<bool>,
 }
@@ -280,4 +283,9 @@ pub async fn rotate_webhook_secret(
         .await?
         .ok_or_else(|| not_found(id))?;
     Ok(Json(WebhookView::of(endpoint, Some(secret))))
+}
+
+/// `events` in the OpenAPI document: the names this resource accepts.
+fn webhook_event_names() -> utoipa::openapi::schema::Array {
+    super::event_names_schema(EVENT_TYPES)
 }

@@ -52,6 +52,9 @@ pub struct ChangeInput {
     pub reason: Option<String>,
     /// The new start (reschedule only).
     pub start: Option<Timestamp>,
+    /// The manage token the request came with (self-service): the answer, also when stored for
+    /// an idempotent replay, carries its links and no longer-lived ones.
+    pub link_token: Option<String>,
 }
 
 /// Finds a booking by id or human id in the organization; anything else is a 404.
@@ -81,7 +84,7 @@ pub async fn context(state: &AppState, booking: Booking) -> Result<BookingContex
     let event_type = event_type_of(state, &booking).await?;
     let mut hosts = state.store.hosts_of_bookings(org, &booking.host_ids).await?;
     hosts.sort_by_key(|h| booking.host_ids.iter().position(|id| *id == h.id));
-    Ok(BookingContext { booking, event_type, hosts })
+    Ok(BookingContext { booking, event_type, hosts, link_token: None })
 }
 
 /// A booking with the event type and hosts already at hand (no further queries).
@@ -89,7 +92,7 @@ fn context_of(booking: Booking, event_type: &EventType, hosts: &[Host]) -> Booki
     let mut ordered: Vec<Host> =
         booking.host_ids.iter().filter_map(|id| hosts.iter().find(|h| h.id == *id).cloned()).collect();
     ordered.dedup_by_key(|h| h.id);
-    BookingContext { booking, event_type: event_type.clone(), hosts: ordered }
+    BookingContext { booking, event_type: event_type.clone(), hosts: ordered, link_token: None }
 }
 
 /// The event and stored answer of a change, built from the committed booking.
@@ -98,13 +101,16 @@ fn outputs(
     event_type: &EventType,
     hosts: &[Host],
     event: &'static str,
+    link_token: Option<String>,
 ) -> impl FnOnce(&Booking) -> ChangeOutputs + Send {
     let state = state.clone();
     let event_type = event_type.clone();
     let hosts = hosts.to_vec();
     move |booking: &Booking| {
-        let context = context_of(booking.clone(), &event_type, &hosts);
-        ChangeOutputs { event_type: event, event_data: context.event_data(&state), answer: context.view_json(&state) }
+        let mut context = context_of(booking.clone(), &event_type, &hosts);
+        let event_data = context.event_data(&state);
+        context.link_token = link_token;
+        ChangeOutputs { event_type: event, event_data, answer: context.view_json(&state) }
     }
 }
 
@@ -217,7 +223,7 @@ pub async fn create(
         };
         let result = state
             .store
-            .create_booking(org, new, idempotency.as_ref(), outputs(state, &event_type, &schedule.hosts, event))
+            .create_booking(org, new, idempotency.as_ref(), outputs(state, &event_type, &schedule.hosts, event, None))
             .await;
         match result {
             Ok(booking) => return Ok(context_of(booking, &event_type, &hosts)),
@@ -294,6 +300,10 @@ pub async fn change(
         }
         let mut hosts = state.store.hosts_of_bookings(org, &booking.host_ids).await?;
         let placement = match (input.action, input.start) {
+            (BookingAction::Reschedule, Some(start)) if start == booking.interval.start => {
+                // Not a change: no event, no message to anyone.
+                return Err(ApiError::field("/start", "the booking already starts at this time; pick another start"));
+            }
             (BookingAction::Reschedule, Some(start)) => {
                 let window = slotd_core::Interval { start, end: start + SignedDuration::from_secs(1) };
                 let schedule = Schedule::load(&state.store, org, event_type.clone(), window, Some(id)).await?;
@@ -335,11 +345,15 @@ pub async fn change(
                 id,
                 change,
                 idempotency.as_ref(),
-                outputs(state, &event_type, &hosts, event_of(input.action)),
+                outputs(state, &event_type, &hosts, event_of(input.action), input.link_token.clone()),
             )
             .await;
         match result {
-            Ok(Some(booking)) => return Ok(context_of(booking, &event_type, &hosts)),
+            Ok(Some(booking)) => {
+                let mut context = context_of(booking, &event_type, &hosts);
+                context.link_token = input.link_token;
+                return Ok(context);
+            }
             Ok(None) => return Err(ApiError::NotFound(format!("no booking {id}"))),
             Err(StoreError::Conflict(_)) if attempt + 1 < ATTEMPTS => continue,
             Err(StoreError::SlotTaken) => {

@@ -22,6 +22,10 @@ pub struct BookingContext {
     pub event_type: EventType,
     /// Its hosts, in the booking's order.
     pub hosts: Vec<Host>,
+    /// The manage token the answer's links carry, when the request came with one (an attendee's
+    /// possibly short-lived link): an answer never hands out a longer-lived credential than the
+    /// one it was asked with. `None`: the booking's permanent token (API-key callers, webhooks).
+    pub link_token: Option<String>,
 }
 
 /// The self-service links of a booking; the manage token is their credential.
@@ -121,7 +125,11 @@ fn attendee_view(a: &Attendee) -> AttendeeView {
 
 /// The links of a booking at its current token generation.
 pub fn links(state: &AppState, booking: &Booking) -> Links {
-    let token = state.manage_key.token(*booking.id.as_bytes(), booking.token_generation as u64);
+    links_with(state, &state.manage_key.token(*booking.id.as_bytes(), booking.token_generation as u64))
+}
+
+/// The links that carry `token`.
+fn links_with(state: &AppState, token: &str) -> Links {
     let base = &state.public_url;
     Links {
         manage: format!("{base}/manage/{token}"),
@@ -144,6 +152,20 @@ fn kind(event_type: &EventType) -> &'static str {
 }
 
 impl BookingContext {
+    /// The links this answer hands out: the presented token's, else the permanent ones.
+    fn links(&self, state: &AppState) -> Links {
+        match &self.link_token {
+            Some(token) => links_with(state, token),
+            None => links(state, &self.booking),
+        }
+    }
+
+    /// The same context, answering with the links of the token the request came with.
+    pub fn with_link_token(mut self, token: &str) -> BookingContext {
+        self.link_token = Some(token.to_owned());
+        self
+    }
+
     fn host_refs(&self) -> Vec<HostRef> {
         self.hosts.iter().map(|h| HostRef { id: h.id, name: h.name.clone(), email: h.email.clone() }).collect()
     }
@@ -168,7 +190,7 @@ impl BookingContext {
             attendees: b.attendees.iter().map(attendee_view).collect(),
             answers: b.answers.clone(),
             metadata: b.metadata.clone(),
-            links: links(state, b),
+            links: self.links(state),
             history: b.history.iter().map(HistoryView::from).collect(),
             created_at: b.created_at,
             updated_at: b.updated_at,
@@ -240,7 +262,7 @@ impl BookingContext {
             BookingStatus::Rejected | BookingStatus::Cancelled => (IcsMethod::Cancel, IcsStatus::Cancelled),
         };
         let uid = format!("{}@slotd", b.id);
-        let links = links(state, b);
+        let links = self.links(state);
         let mut people: Vec<IcsPerson<'_>> =
             b.attendees.iter().map(|a| IcsPerson { name: &a.name, email: &a.email }).collect();
         people.extend(self.hosts.iter().skip(1).map(|h| IcsPerson { name: &h.name, email: &h.email }));

@@ -310,9 +310,22 @@ impl Shared {
     /// Waits until the Slack channel's next attempt may start, and books the slot after it (unless
     /// the attempt has waited so long that it will not be sent).
     async fn pace_slack(&self, channel: Uuid, claimed_at: Instant, latest_start: Duration) {
-        let next = self.slack_pace.lock().expect("slack pace").get(&channel).copied();
-        if let Some(next) = next {
-            tokio::time::sleep_until(next.into()).await;
+        let deadline = claimed_at + latest_start;
+        // Looked up again after each wait: a 429 meanwhile may have pushed the channel's next
+        // start further out (see `hold_slack_channel`).
+        loop {
+            let next = self.slack_pace.lock().expect("slack pace").get(&channel).copied();
+            match next {
+                Some(next) if next > Instant::now() => {
+                    if next > deadline {
+                        // It would start after its lease: leave it unsent for a later claim.
+                        tokio::time::sleep_until(deadline.into()).await;
+                        return;
+                    }
+                    tokio::time::sleep_until(next.into()).await;
+                }
+                _ => break,
+            }
         }
         if claimed_at.elapsed() <= latest_start {
             let mut pace = self.slack_pace.lock().expect("slack pace");
@@ -322,6 +335,15 @@ impl Shared {
             }
             pace.insert(channel, now + SLACK_PACE);
         }
+    }
+
+    /// After a Slack `429`, no message of this channel starts before its `Retry-After` is over:
+    /// the channel's other queued messages would only meet the same 429 and spend a retry each.
+    fn hold_slack_channel(&self, channel: Uuid, wait: Duration) {
+        let until = Instant::now() + wait;
+        let mut pace = self.slack_pace.lock().expect("slack pace");
+        let next = pace.entry(channel).or_insert(until);
+        *next = (*next).max(until);
     }
 
     /// The secret a sealed value opens to (cached); `None` when this server's key cannot open it.
@@ -414,6 +436,12 @@ impl Shared {
                     }
                 }
                 slack::Verdict::Retry => {
+                    if let Some(ms) = response.retry_after_ms {
+                        self.hold_slack_channel(
+                            job.endpoint_id,
+                            Duration::from_millis(ms.min(slack::MAX_RETRY_AFTER_MS)),
+                        );
+                    }
                     if !is_test {
                         outcome.retry_at =
                             slack::retry_delay_ms(&self.config.schedule, run_attempts, jitter, response.retry_after_ms)

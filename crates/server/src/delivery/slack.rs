@@ -34,6 +34,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "booking.rejected",
     "booking.cancelled",
     "booking.rescheduled",
+    "webhook.disabled",
     "webhook.test",
 ];
 
@@ -147,6 +148,22 @@ pub fn message(event_type: &str, data: &Value, zone: &TimeZone) -> Value {
         let words = "This is a test message from slotd: this channel will get a message here when a booking \
                      it follows changes.";
         return build("Test message from slotd", words, words);
+    }
+    if event_type == "webhook.disabled" {
+        // The endpoint's host only: a webhook URL's path or query may carry the receiver's token.
+        let host = str_at(data, "/url")
+            .and_then(|url| url.split_once("://").map(|(_, rest)| rest))
+            .and_then(|rest| rest.split(['/', '?', '#']).next())
+            .map(|authority| authority.rsplit('@').next().unwrap_or(authority))
+            .map_or_else(|| "a webhook endpoint".to_owned(), |host| user_text(host, 200));
+        let why = str_at(data, "/detail").or(str_at(data, "/reason")).map_or_else(String::new, |d| user_text(d, 500));
+        let id = str_at(data, "/id").map_or_else(String::new, |id| user_text(id, 50));
+        let section = format!(
+            "slotd stopped delivering to *{host}*: {why}.\nEvents are kept; enable it again with \
+             `PATCH /v1/webhooks/{id}` once it answers, and replay what it missed."
+        );
+        let text = format!("Webhook endpoint disabled: {host}: {why}.");
+        return build("Webhook endpoint disabled", &section, &text);
     }
     let Some(action) = event_type.strip_prefix("booking.") else {
         // Not a booking change (a channel follows only those; kept safe anyway).
@@ -282,6 +299,21 @@ pub fn mask_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_disabled_webhook_endpoint_is_announced_by_its_host_alone() {
+        let data = json!({ "id": "0190a0a0-0000-7000-8000-000000000009",
+            "url": "https://user:pw@crm.example.com:8443/hooks/secret-path?token=abc", "reason": "gone",
+            "detail": "the endpoint answered 410 Gone" });
+        let message = message("webhook.disabled", &data, &TimeZone::UTC);
+        let body = message.to_string();
+        assert_eq!(message["blocks"][0]["text"]["text"], "Webhook endpoint disabled");
+        assert!(body.contains("crm.example.com:8443") && body.contains("410 Gone"), "{body}");
+        assert!(body.contains("0190a0a0-0000-7000-8000-000000000009"), "{body}");
+        for secret in ["secret-path", "token=abc", "user:pw", "pw@"] {
+            assert!(!body.contains(secret), "{secret} in {body}");
+        }
+    }
 
     fn booking(event: &str) -> Value {
         json!({

@@ -210,11 +210,21 @@ fn link_problem(e: &ApiError) -> Response {
                 p { "Your booking itself is unchanged. Please ask for a new link where you got this one." }
             },
         ),
-        _ => page(
+        ApiError::Unavailable(_) => page(
             StatusCode::SERVICE_UNAVAILABLE,
             "Please try again in a moment",
             html! { p { "Your booking could not be loaded just now. Nothing was changed. Please reload this page in a moment." } },
         ),
+        other => {
+            if let ApiError::Internal(cause) = other {
+                tracing::error!(%cause, "internal error on the manage page");
+            }
+            page(
+                e.status(),
+                "Something went wrong",
+                html! { p { "Your booking could not be shown because of a problem on our side. Nothing was changed. Please try again later, or contact your host." } },
+            )
+        }
     }
 }
 
@@ -433,12 +443,11 @@ fn zone_form(context: &BookingContext, zone: &Zone, urls: &Urls, query: &PageQue
 fn taken_notice(
     zone: &Zone,
     urls: &Urls,
-    alternatives: &[Alternative],
+    offered: &[Alternative],
     picked: Option<Timestamp>,
     reason: Option<&str>,
 ) -> Markup {
     // `slot_taken` never offers the booking's own start as an alternative.
-    let offered = alternatives;
     html! {
         div.notice.error role="alert" {
             strong { "That time was just taken" }
@@ -738,7 +747,8 @@ async fn form_command(state: &AppState, token: &str, body: &Bytes, action: Booki
             return refused(text.into(), unprocessable).await;
         }
     }
-    let input = ChangeInput { action, by: Actor::Attendee, reason: reason.clone(), start };
+    let input =
+        ChangeInput { action, by: Actor::Attendee, reason: reason.clone(), start, link_token: Some(token.to_owned()) };
     match booking::change(state, booking.organization_id, booking.id, input, None).await {
         Ok(_) => {
             let mut done = form_urlencoded::Serializer::new(String::new());
