@@ -122,6 +122,16 @@ async fn slots_and_bookings_work_across(store: &Store, bases: [&str; 2]) {
     assert_eq!((status, taken["code"].as_str()), (409, Some("slot_taken")), "{taken}");
 }
 
+/// The process's "slotd listening" line says `behind_pooler: true` (its log is read on another
+/// thread: give it a moment).
+fn says_it_is_behind_a_pooler(server: &Process) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !server.log_text().contains("\"behind_pooler\":true") {
+        assert!(std::time::Instant::now() < deadline, "{}", server.log_text());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 fn migrations_ran_once_each(applied: &[(i64, i64)]) {
     assert!(applied.len() >= 6, "every migration applied: {applied:?}");
     assert!(
@@ -138,7 +148,7 @@ async fn two_processes_starting_at_once_behind_pgbouncer_migrate_over_the_direct
     let args: &[&str] = &["--secret-key", SECRET, "--database-direct-url", &db.url];
     let servers = serve_at_once(&url, &[args, args]);
     for (server, _) in &servers {
-        assert!(server.log_text().contains("\"behind_pooler\":true"), "{}", server.log_text());
+        says_it_is_behind_a_pooler(server);
     }
     migrations_ran_once_each(&db.store.applied_migrations_for_test().await.unwrap());
     slots_and_bookings_work_across(&db.store, [&servers[0].1, &servers[1].1]).await;
