@@ -34,9 +34,17 @@ pub struct Cli {
 /// Where the data lives; shared by every subcommand.
 #[derive(Debug, Args)]
 pub struct DatabaseArgs {
-    /// Database URL, `postgres://…` or `sqlite://…`; wins over --data-dir.
+    /// Database URL, `postgres://…` or `sqlite://…`; wins over --data-dir. Behind a
+    /// transaction-mode pooler (PgBouncer `pool_mode = transaction`) add
+    /// `?statement-cache-capacity=0`: slotd then runs every statement in a transaction and keeps
+    /// no session state on its pooled connections.
     #[arg(long, env = "SLOTD_DATABASE_URL", global = true)]
     database_url: Option<String>,
+    /// A direct PostgreSQL URL (not through a pooler) for the migrations slotd applies at start
+    /// (default: --database-url). Gives DDL and its lock a server connection of their own
+    /// instead of one of the pooler's.
+    #[arg(long, env = "SLOTD_DATABASE_DIRECT_URL", global = true, hide_env_values = true)]
+    database_direct_url: Option<String>,
     /// Directory of the embedded SQLite database (used when no --database-url is given).
     #[arg(long, env = "SLOTD_DATA_DIR", default_value = "./slotd-data", global = true)]
     data_dir: PathBuf,
@@ -290,10 +298,27 @@ impl DatabaseArgs {
         Ok(format!("sqlite://{}", self.data_dir.join("slotd.db").display()))
     }
 
+    /// Connects and migrates (over --database-direct-url when given).
     async fn open(&self) -> anyhow::Result<Store> {
         let url = self.url()?;
+        if let Some(direct) = &self.database_direct_url {
+            let postgres = |url: &str| url.starts_with("postgres://") || url.starts_with("postgresql://");
+            anyhow::ensure!(
+                postgres(&url) && postgres(direct),
+                "--database-direct-url (SLOTD_DATABASE_DIRECT_URL) is for PostgreSQL behind a pooler: a \
+                 postgres:// URL of the same database as the postgres:// --database-url"
+            );
+        }
         let store = Store::connect(&url).await.context("connecting to the database")?;
-        store.migrate().await.context("migrating the database")?;
+        match &self.database_direct_url {
+            None => store.migrate().await.context("migrating the database")?,
+            Some(direct) => {
+                let direct = Store::connect(direct).await.context("connecting to the database directly")?;
+                let migrated = direct.migrate().await.context("migrating the database");
+                direct.close().await;
+                migrated?;
+            }
+        }
         Ok(store)
     }
 }
@@ -317,7 +342,11 @@ impl Cli {
             Command::Worker(args) => {
                 let store = self.database.open().await?;
                 let secret = server_secret(&self.database, &store, args.secret_key.clone())?;
-                tracing::info!(backend = ?store.backend(), "slotd delivery worker running");
+                tracing::info!(
+                    backend = ?store.backend(),
+                    behind_pooler = store.behind_pooler(),
+                    "slotd delivery worker running"
+                );
                 args.worker(&store, &secret).await?.run(app::shutdown_signal()).await;
                 store.close().await;
                 Ok(())
@@ -366,7 +395,13 @@ async fn serve(database: &DatabaseArgs, args: ServeArgs) -> anyhow::Result<()> {
         let demo = crate::demo::seed(&store).await.context("seeding demo data")?;
         println!("{}", demo.instructions(&public_url));
     }
-    tracing::info!(%address, backend = ?store.backend(), delivery_worker = !args.no_delivery_worker, "slotd listening");
+    tracing::info!(
+        %address,
+        backend = ?store.backend(),
+        behind_pooler = store.behind_pooler(),
+        delivery_worker = !args.no_delivery_worker,
+        "slotd listening"
+    );
     let key_cache =
         Arc::new(crate::key_cache::KeyCache::new(std::time::Duration::from_secs(args.api_key_cache_seconds)));
     let state = AppState {

@@ -19,11 +19,13 @@ fn stdout(output: &std::process::Output) -> String {
 
 #[test]
 fn every_flag_is_documented_with_its_environment_variable() {
-    let cases: [(&[&str], &[&str]); 6] = [
+    let cases: [(&[&str], &[&str]); 7] = [
         (
             &["--help"],
             &[
                 "SLOTD_DATABASE_URL",
+                "SLOTD_DATABASE_DIRECT_URL",
+                "statement-cache-capacity=0",
                 "SLOTD_DATA_DIR",
                 "SLOTD_LOG_FORMAT",
                 "serve",
@@ -48,6 +50,7 @@ fn every_flag_is_documented_with_its_environment_variable() {
                 "SLOTD_WEBHOOK_TIMEOUT",
                 "SLOTD_WEBHOOK_RETRY_SCHEDULE",
                 "SLOTD_DATABASE_URL",
+                "SLOTD_DATABASE_DIRECT_URL",
                 "SLOTD_DATA_DIR",
             ],
         ),
@@ -63,8 +66,10 @@ fn every_flag_is_documented_with_its_environment_variable() {
                 "SLOTD_WEBHOOK_ENDPOINT_CONCURRENCY",
                 "SLOTD_WEBHOOK_POLL_INTERVAL",
                 "SLOTD_DATABASE_URL",
+                "SLOTD_DATABASE_DIRECT_URL",
             ],
         ),
+        (&["migrate", "--help"], &["SLOTD_DATABASE_URL", "SLOTD_DATABASE_DIRECT_URL"]),
         (&["org", "create", "--help"], &["SLOTD_ORG_NAME", "SLOTD_ORG_PLAN", "free", "starter", "growth"]),
         (&["key", "create", "--help"], &["SLOTD_ORG"]),
         (&["key", "revoke", "--help"], &["SLOTD_KEY"]),
@@ -85,6 +90,46 @@ fn serve_refuses_a_frame_ancestors_value_that_is_not_a_csp_source_list() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains("--frame-ancestors"), "{bad:?}: {stderr}");
     }
+}
+
+#[test]
+fn a_direct_database_url_beside_the_embedded_sqlite_database_is_refused_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    // Never contacted: the combination is refused before any connection.
+    let direct = "postgres://postgres@127.0.0.1:5432/never_used";
+    for args in [
+        vec!["--data-dir", data, "--database-direct-url", direct, "migrate"],
+        vec!["--database-url", "sqlite://never.db", "--database-direct-url", direct, "migrate"],
+        vec![
+            "--database-url",
+            "postgres://postgres@127.0.0.1:5432/x",
+            "--database-direct-url",
+            "sqlite://y.db",
+            "migrate",
+        ],
+    ] {
+        let output = Command::new(BIN).args(&args).current_dir(dir.path()).env_remove("RUST_LOG").output().unwrap();
+        assert!(!output.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("--database-direct-url"), "{args:?}: {stderr}");
+    }
+    let files: Vec<_> = walk(dir.path()).into_iter().filter(|path| path.is_file()).collect();
+    assert!(files.is_empty(), "no database file was made: {files:?}");
+}
+
+/// Every path under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut all = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            all.extend(walk(&path));
+        }
+        all.push(path);
+    }
+    all
 }
 
 #[test]

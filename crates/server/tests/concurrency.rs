@@ -3,11 +3,13 @@
 //! host. Every request must either win or answer `409 slot_taken`, and a final SQL check over
 //! the database must find no two blocking bookings of the host whose blocks overlap.
 //!
-//! PostgreSQL runs three processes (the exclusion constraint decides); SQLite runs one process
-//! (its write lock decides). Each run prints its figures.
+//! PostgreSQL runs three processes (the exclusion constraint decides), once connected straight
+//! to it and once through PgBouncer in transaction mode (see `common::pgbouncer`); SQLite runs
+//! one process (its write lock decides). Each run prints its figures.
 
 mod common;
 
+use common::pgbouncer::{self, PgBouncer};
 use common::process::{self, Process};
 use futures_like::join_all;
 use reqwest::Client;
@@ -55,11 +57,20 @@ async fn send(client: Client, url: String, key: String, body: Value) -> Result<b
     }
 }
 
-async fn run(db: TestDatabase, processes: usize, label: &str) {
+/// Races `processes` slotd processes on `db`, connected to it directly or `through` a pooler.
+async fn run(db: TestDatabase, processes: usize, label: &str, through: Option<&PgBouncer>) {
     let org = db.store.create_organization("Race", Plan::Growth).await.unwrap().id;
     let key = slotd::keys::create_api_key(&db.store, org).await.unwrap();
+    let url = match through {
+        None => db.url.clone(),
+        Some(bouncer) => bouncer.url(pgbouncer::database_name(&db.url)),
+    };
+    let mut args = vec!["--secret-key", SECRET];
+    if through.is_some() {
+        args.extend(["--database-direct-url", db.url.as_str()]);
+    }
     let servers: Vec<(Process, String)> =
-        (0..processes).map(|n| process::serve(&format!("serve-{n}"), &db.url, &["--secret-key", SECRET])).collect();
+        (0..processes).map(|n| process::serve(&format!("serve-{n}"), &url, &args)).collect();
     let client = Client::new();
     let base = &servers[0].1;
     let post = |path: &str, body: Value| {
@@ -126,7 +137,8 @@ async fn run(db: TestDatabase, processes: usize, label: &str) {
     let failures: Vec<&String> = outcomes.iter().filter_map(|o| o.as_ref().err()).collect();
     if !failures.is_empty() {
         let logs: Vec<String> = servers.iter().map(|(server, _)| server.log_text()).collect();
-        panic!("every request wins or answers 409 slot_taken; got {failures:?}\n{}", logs.join("\n"));
+        let bouncer = through.map(PgBouncer::log).unwrap_or_default();
+        panic!("every request wins or answers 409 slot_taken; got {failures:?}\n{}\n{bouncer}", logs.join("\n"));
     }
     let winners = outcomes.iter().filter(|o| matches!(o, Ok(true))).count();
     let taken = outcomes.iter().filter(|o| matches!(o, Ok(false))).count();
@@ -158,10 +170,16 @@ async fn run(db: TestDatabase, processes: usize, label: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_processes_on_postgresql_never_double_book_under_200_racing_requests() {
-    run(TestDatabase::postgres().await, 3, "postgres").await;
+    run(TestDatabase::postgres().await, 3, "postgres", None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_processes_through_pgbouncer_in_transaction_mode_never_double_book_under_200_racing_requests() {
+    let Some(bouncer) = PgBouncer::start() else { return };
+    run(TestDatabase::postgres().await, 3, "postgres through pgbouncer", Some(&bouncer)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_process_on_sqlite_never_double_books_under_200_racing_requests() {
-    run(TestDatabase::sqlite().await, 1, "sqlite").await;
+    run(TestDatabase::sqlite().await, 1, "sqlite", None).await;
 }

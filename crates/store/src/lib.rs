@@ -11,6 +11,7 @@
 //! matching event into the `events` outbox in the same transaction.
 
 mod bookings;
+mod db;
 mod deliveries;
 pub use bookings::{
     Actor, Attendee, Booking, BookingChange, BookingFilter, ChangeOutputs, HeldBlock, HistoryEntry, HostLoad,
@@ -35,8 +36,10 @@ pub use webhooks::{NewWebhookEndpoint, SinkKind, WebhookEndpoint, WebhookPatch};
 
 use std::str::FromStr;
 
+use sqlx::Executor;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor};
+
+use db::Db;
 
 pub use error::StoreError;
 pub use models::*;
@@ -57,7 +60,7 @@ pub enum Backend {
 /// Handle to the database; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: AnyPool,
+    pool: Db,
     backend: Backend,
     /// Bumped after every commit that queued webhook deliveries, so this process's delivery
     /// workers wake at once instead of at their next poll.
@@ -77,7 +80,8 @@ impl Store {
     /// (`synchronous_commit = off`): a worker only writes claims and outcomes, and losing the last
     /// few of those in a database crash only makes their attempts due again (delivered at least
     /// once, as always), while not waiting for the disk keeps claims fast. Its planner uses
-    /// indexes only (see `open`).
+    /// indexes only (see `open`). Behind a transaction-mode pooler these settings are made with
+    /// `SET LOCAL` in each of its transactions, so they reach no other client (see `db`).
     pub async fn for_delivery_worker(&self) -> Result<Store> {
         match self.backend {
             Backend::Sqlite => Ok(self.clone()),
@@ -106,7 +110,7 @@ impl Store {
             _ => AnyConnectOptions::from_str(url)?,
         };
         let pool = match backend {
-            Backend::Sqlite => {
+            Backend::Sqlite => Db::direct(
                 AnyPoolOptions::new()
                     .max_connections(8)
                     .after_connect(|conn, _meta| {
@@ -122,15 +126,16 @@ impl Store {
                         })
                     })
                     .connect_with(options)
-                    .await?
-            }
+                    .await?,
+            ),
             Backend::Postgres => {
-                AnyPoolOptions::new()
+                let behind_pooler = is_behind_pooler(url);
+                let pool = AnyPoolOptions::new()
                     .max_connections(if relaxed_commits { 4 } else { 16 })
                     .acquire_timeout(std::time::Duration::from_secs(5))
                     .after_connect(move |conn, _meta| {
                         Box::pin(async move {
-                            if relaxed_commits {
+                            if relaxed_commits && !behind_pooler {
                                 // A worker's statements are index lookups on a queue whose
                                 // statistics are always stale (rows come and go faster than
                                 // autovacuum samples them); a plan from such statistics could
@@ -138,18 +143,20 @@ impl Store {
                                 // connections use no sequential or bitmap scans. A plan that
                                 // must use one anyway carries the planner's penalty cost, far
                                 // above the JIT threshold: compiling it would take longer than
-                                // running it, so no JIT either.
-                                conn.execute(
-                                    "SET synchronous_commit = off; SET enable_seqscan = off; \
-                                     SET enable_bitmapscan = off; SET jit = off;",
-                                )
-                                .await?;
+                                // running it, so no JIT either. (Behind a pooler a session
+                                // setting would leak to other clients: there each of the
+                                // worker's transactions sets them with `SET LOCAL`, see `db`.)
+                                conn.execute(db::DIRECT_WORKER_SETTINGS).await?;
                             }
                             Ok(())
                         })
                     })
                     .connect_with(options)
-                    .await?
+                    .await?;
+                match behind_pooler {
+                    true => Db::behind_pooler(pool, relaxed_commits),
+                    false => Db::direct(pool),
+                }
             }
         };
         Ok(Store {
@@ -158,6 +165,12 @@ impl Store {
             deliveries_queued: std::sync::Arc::new(tokio::sync::watch::Sender::new(0)),
             url: std::sync::Arc::from(url),
         })
+    }
+
+    /// Whether this store runs its statements as a transaction-mode pooler needs (PostgreSQL
+    /// URL with `statement-cache-capacity=0`).
+    pub fn behind_pooler(&self) -> bool {
+        self.pool.is_behind_pooler()
     }
 
     /// The backend this store talks to.
@@ -186,10 +199,23 @@ impl Store {
     /// upgrade its lock half-way.
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
         Ok(match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Sqlite => self.pool.begin_immediate().await?,
             Backend::Postgres => self.pool.begin().await?,
         })
     }
+}
+
+/// Whether a PostgreSQL URL says the store sits behind a transaction-mode pooler: its
+/// `statement-cache-capacity` is 0. sqlx's statement cache cannot work there (its statements
+/// live on one server connection), so turning it off is what such a URL already has to say; the
+/// store then also runs every statement inside a transaction and clears the statement names of
+/// the server connection it gets at the start of each (see `db`). Any other URL keeps the cache.
+pub fn is_behind_pooler(url: &str) -> bool {
+    let Some((_, query)) = url.split_once('?') else { return false };
+    query.split('&').any(|pair| match pair.split_once('=') {
+        Some(("statement-cache-capacity", value)) => value.trim().parse::<usize>() == Ok(0),
+        _ => false,
+    })
 }
 
 /// Microseconds since the Unix epoch, the unit every instant is stored in.
@@ -212,4 +238,19 @@ fn parse_id(text: &str) -> Result<uuid::Uuid> {
 fn now() -> jiff::Timestamp {
     jiff::Timestamp::from_microsecond(jiff::Timestamp::now().as_microsecond())
         .expect("the clock is within jiff's range")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_behind_pooler;
+
+    #[test]
+    fn only_a_statement_cache_capacity_of_zero_says_the_store_is_behind_a_pooler() {
+        assert!(is_behind_pooler("postgres://u@127.0.0.1:6432/db?statement-cache-capacity=0"));
+        assert!(is_behind_pooler("postgres://u@127.0.0.1:6432/db?sslmode=disable&statement-cache-capacity=0"));
+        assert!(!is_behind_pooler("postgres://u@127.0.0.1:5432/db"));
+        assert!(!is_behind_pooler("postgres://u@127.0.0.1:5432/db?statement-cache-capacity=100"));
+        assert!(!is_behind_pooler("postgres://u@127.0.0.1:5432/db?application_name=statement-cache-capacity=0"));
+        assert!(!is_behind_pooler("postgres://u@127.0.0.1:5432/statement-cache-capacity=0"));
+    }
 }

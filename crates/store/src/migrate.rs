@@ -1,11 +1,15 @@
 //! A small migration runner: numbered SQL files per backend, embedded in the binary, applied in
 //! order inside one transaction each and recorded in `schema_migrations`.
 //!
-//! On PostgreSQL an advisory lock serialises concurrent start-ups of several slotd processes;
-//! on SQLite `BEGIN IMMEDIATE` does the same for processes sharing one file.
+//! On PostgreSQL a transaction-scoped advisory lock (`pg_advisory_xact_lock`, taken first in
+//! each migration's transaction) serialises concurrent start-ups of several slotd processes; it
+//! is released with its transaction, so it holds through a transaction-mode pooler as well as on
+//! a direct connection (a session lock would stay behind on whichever server connection the
+//! pooler gave us). On SQLite `BEGIN IMMEDIATE` does the same for processes sharing one file.
 
-use sqlx::{Acquire, AnyPool, Executor};
+use sqlx::{Any, Executor, Transaction};
 
+use crate::db::Db;
 use crate::{Backend, Result, StoreError};
 
 /// One migration: its version, a name for the log, and its SQL.
@@ -45,37 +49,19 @@ const SQLITE: &[Migration] = &[
 const PG_MIGRATION_LOCK: i64 = 0x5107_D000_0001;
 
 /// Applies every migration of `backend` that the database has not recorded yet.
-pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<()> {
+pub(crate) async fn run(db: &Db, backend: Backend) -> Result<()> {
     let migrations = match backend {
         Backend::Postgres => POSTGRES,
         Backend::Sqlite => SQLITE,
     };
-    let mut conn = pool.acquire().await?;
-    conn.execute(
+    let mut tx = begin_locked(db, backend).await?;
+    tx.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_us BIGINT NOT NULL)",
     )
     .await?;
-    if backend == Backend::Postgres {
-        sqlx::query("SELECT pg_advisory_lock($1)").bind(PG_MIGRATION_LOCK).execute(&mut *conn).await?;
-    }
-    let outcome = apply_pending(&mut conn, backend, migrations).await;
-    if backend == Backend::Postgres {
-        // Released even when a migration failed, so another process may try again.
-        sqlx::query("SELECT pg_advisory_unlock($1)").bind(PG_MIGRATION_LOCK).execute(&mut *conn).await?;
-    }
-    outcome
-}
-
-async fn apply_pending(
-    conn: &mut sqlx::pool::PoolConnection<sqlx::Any>,
-    backend: Backend,
-    migrations: &[Migration],
-) -> Result<()> {
+    tx.commit().await?;
     for migration in migrations {
-        let mut tx = match backend {
-            Backend::Sqlite => sqlx::Connection::begin_with(&mut **conn, "BEGIN IMMEDIATE").await?,
-            Backend::Postgres => conn.begin().await?,
-        };
+        let mut tx = begin_locked(db, backend).await?;
         let applied: Option<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
             .bind(migration.version)
             .fetch_optional(&mut *tx)
@@ -96,4 +82,16 @@ async fn apply_pending(
         tx.commit().await?;
     }
     Ok(())
+}
+
+/// A transaction that no other process's migration transaction runs beside.
+async fn begin_locked(db: &Db, backend: Backend) -> Result<Transaction<'static, Any>> {
+    Ok(match backend {
+        Backend::Sqlite => db.begin_immediate().await?,
+        Backend::Postgres => {
+            let mut tx = db.begin().await?;
+            sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(PG_MIGRATION_LOCK).execute(&mut *tx).await?;
+            tx
+        }
+    })
 }

@@ -54,6 +54,13 @@ impl TestDatabase {
     /// A fresh PostgreSQL database on the test server. Panics with instructions when the
     /// server does not answer: a missing PostgreSQL fails the run, it never skips tests.
     pub async fn postgres() -> TestDatabase {
+        let db = TestDatabase::postgres_unmigrated().await;
+        db.store.migrate().await.expect("migrate the test database");
+        db
+    }
+
+    /// A fresh, empty PostgreSQL database (no tables yet), for tests of the migrations.
+    pub async fn postgres_unmigrated() -> TestDatabase {
         let admin_url = std::env::var("SLOTD_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_TEST_DATABASE_URL.into());
         let admin = Store::connect(&admin_url).await.unwrap_or_else(|e| {
             panic!(
@@ -68,7 +75,6 @@ impl TestDatabase {
             None => panic!("SLOTD_TEST_DATABASE_URL must end with a database name"),
         };
         let store = Store::connect(&url).await.expect("connect to the test database");
-        store.migrate().await.expect("migrate the test database");
         TestDatabase { url, store, cleanup: Cleanup::Postgres { admin, name } }
     }
 
@@ -195,6 +201,20 @@ impl Store {
         }
         sqlx::query("RESET plan_cache_mode").execute(&mut *conn).await?;
         Ok(plans)
+    }
+}
+
+impl Store {
+    /// The value of a PostgreSQL setting as this store's statements see it.
+    pub async fn setting_for_test(&self, name: &str) -> crate::Result<String> {
+        Ok(sqlx::query_scalar("SELECT current_setting($1)").bind(name).fetch_one(&self.pool).await?)
+    }
+
+    /// The migrations recorded as applied: (version, how many times).
+    pub async fn applied_migrations_for_test(&self) -> crate::Result<Vec<(i64, i64)>> {
+        Ok(sqlx::query_as("SELECT version, COUNT(*) FROM schema_migrations GROUP BY version ORDER BY version")
+            .fetch_all(&self.pool)
+            .await?)
     }
 }
 
