@@ -35,7 +35,7 @@ use crate::{Backend, OrgId, Page, PageRequest, Result, Store, StoreError, from_u
 /// sides, in microseconds (the migration's CHECK on `booking_hosts` holds rows to it). Bounding
 /// block starts by it lets SQLite's overlap queries read an index range instead of every
 /// earlier booking of a host.
-const MAX_BLOCK_US: i64 = (MAX_DURATION_MINUTES as i64 + 2 * MAX_BUFFER_MINUTES as i64) * 60 * 1_000_000;
+pub(crate) const MAX_BLOCK_US: i64 = (MAX_DURATION_MINUTES as i64 + 2 * MAX_BUFFER_MINUTES as i64) * 60 * 1_000_000;
 
 /// How long an idempotency key's answer is kept: 24 hours, in microseconds.
 const IDEMPOTENCY_TTL_US: i64 = 24 * 3600 * 1_000_000;
@@ -924,63 +924,6 @@ impl Store {
             booking.history = history_of.remove(&booking.id).unwrap_or_default();
         }
         Ok(())
-    }
-
-    /// Everything that makes these hosts busy within `range`, in one round trip: manual busy
-    /// blocks `(host, interval)` and blocking bookings' blocks.
-    pub async fn busy_time(
-        &self,
-        org: OrgId,
-        host_ids: &[Uuid],
-        range: Interval,
-    ) -> Result<(Vec<(Uuid, Interval)>, Vec<HeldBlock>)> {
-        if host_ids.is_empty() {
-            return Ok((Vec::new(), Vec::new()));
-        }
-        let hosts = placeholders(4, host_ids.len());
-        let overlaps = match self.backend {
-            // The expression of the exclusion constraint, so its GiST index finds the overlapping
-            // blocks directly (a B-tree can bound only one end of a block).
-            Backend::Postgres => "tstzrange(to_timestamp(block_start_us::float8 / 1000000), \
-                 to_timestamp(block_end_us::float8 / 1000000), '[)') && \
-                 tstzrange(to_timestamp($2::float8 / 1000000), to_timestamp($3::float8 / 1000000), '[)')"
-                .to_owned(),
-            Backend::Sqlite => {
-                format!("block_end_us > $2 AND block_start_us < $3 AND block_start_us > $2 - {MAX_BLOCK_US}")
-            }
-        };
-        let sql = format!(
-            "SELECT host_id, '' AS booking_id, '' AS event_type_id, start_us, start_us AS block_start_us, \
-             end_us AS block_end_us FROM busy_blocks \
-             WHERE organization_id = $1 AND end_us > $2 AND start_us < $3 AND host_id IN ({hosts}) \
-             UNION ALL \
-             SELECT host_id, booking_id, event_type_id, start_us, block_start_us, block_end_us FROM booking_hosts \
-             WHERE blocking AND organization_id = $1 AND host_id IN ({hosts}) AND {overlaps}"
-        );
-        let mut query =
-            sqlx::query(AssertSqlSafe(sql)).bind(org.0.to_string()).bind(to_us(range.start)).bind(to_us(range.end));
-        for id in host_ids {
-            query = query.bind(id.to_string());
-        }
-        let (mut busy, mut held) = (Vec::new(), Vec::new());
-        for row in query.fetch_all(&self.pool).await? {
-            let host_id = parse_id(row.try_get("host_id")?)?;
-            let block = Interval::new(from_us(row.try_get("block_start_us")?)?, from_us(row.try_get("block_end_us")?)?)
-                .ok_or_else(|| StoreError::Corrupt("block with start >= end".into()))?;
-            let booking_id: String = row.try_get("booking_id")?;
-            if booking_id.is_empty() {
-                busy.push((host_id, block));
-            } else {
-                held.push(HeldBlock {
-                    host_id,
-                    booking_id: parse_id(&booking_id)?,
-                    event_type_id: parse_id(row.try_get("event_type_id")?)?,
-                    start: from_us(row.try_get("start_us")?)?,
-                    block,
-                });
-            }
-        }
-        Ok((busy, held))
     }
 
     /// The hosts of a seat group's blocking bookings (a new seat joins them).

@@ -212,6 +212,7 @@ impl Store {
         title: Option<String>,
     ) -> Result<Option<BusyBlock>> {
         let block = BusyBlock { id: Uuid::now_v7(), host_id, interval, title, created_at: now() };
+        let mut tx = self.begin_write().await?;
         // INSERT … SELECT inserts nothing unless the host exists in this organization.
         let done = sqlx::query(
             "INSERT INTO busy_blocks (id, organization_id, host_id, start_us, end_us, title, created_us) \
@@ -225,9 +226,14 @@ impl Store {
         .bind(to_us(interval.end))
         .bind(block.title.clone())
         .bind(to_us(block.created_at))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok((done.rows_affected() == 1).then_some(block))
+        if done.rows_affected() != 1 {
+            return Ok(None);
+        }
+        bump_busy_version(&mut tx, org, host_id).await?;
+        tx.commit().await?;
+        Ok(Some(block))
     }
 
     /// Lists a host's busy blocks, oldest first; `None` when there is no such host.
@@ -267,12 +273,29 @@ impl Store {
 
     /// Deletes one busy block; answers whether it existed.
     pub async fn delete_busy_block(&self, org: OrgId, host_id: Uuid, block_id: Uuid) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query("DELETE FROM busy_blocks WHERE organization_id = $1 AND host_id = $2 AND id = $3")
             .bind(org.0.to_string())
             .bind(host_id.to_string())
             .bind(block_id.to_string())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        bump_busy_version(&mut tx, org, host_id).await?;
+        tx.commit().await?;
+        Ok(true)
     }
+}
+
+/// Marks a host's busy blocks as changed, in the transaction that changes them: every process's
+/// cached copy of them stops matching (see `Store::busy_time`).
+async fn bump_busy_version(tx: &mut sqlx::Transaction<'static, sqlx::Any>, org: OrgId, host_id: Uuid) -> Result<()> {
+    sqlx::query("UPDATE hosts SET busy_version = busy_version + 1 WHERE organization_id = $1 AND id = $2")
+        .bind(org.0.to_string())
+        .bind(host_id.to_string())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }

@@ -11,6 +11,7 @@
 //! matching event into the `events` outbox in the same transaction.
 
 mod bookings;
+mod busy;
 mod db;
 mod deliveries;
 pub use bookings::{
@@ -67,6 +68,8 @@ pub struct Store {
     deliveries_queued: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
     /// The URL it was opened with (for [`Store::for_delivery_worker`]).
     url: std::sync::Arc<str>,
+    /// This process's copy of hosts' busy blocks (see [`busy`]).
+    busy_cache: std::sync::Arc<busy::BusyCache>,
 }
 
 impl Store {
@@ -164,6 +167,7 @@ impl Store {
             backend,
             deliveries_queued: std::sync::Arc::new(tokio::sync::watch::Sender::new(0)),
             url: std::sync::Arc::from(url),
+            busy_cache: std::sync::Arc::default(),
         })
     }
 

@@ -34,6 +34,7 @@ const POSTGRES: &[Migration] = &[
         name: "slack_channels",
         sql: include_str!("../migrations/postgres/0006_slack_channels.sql"),
     },
+    Migration { version: 7, name: "busy_versions", sql: include_str!("../migrations/postgres/0007_busy_versions.sql") },
 ];
 
 const SQLITE: &[Migration] = &[
@@ -43,6 +44,7 @@ const SQLITE: &[Migration] = &[
     Migration { version: 4, name: "deliveries", sql: include_str!("../migrations/sqlite/0004_deliveries.sql") },
     Migration { version: 5, name: "attempt_leases", sql: include_str!("../migrations/sqlite/0005_attempt_leases.sql") },
     Migration { version: 6, name: "slack_channels", sql: include_str!("../migrations/sqlite/0006_slack_channels.sql") },
+    Migration { version: 7, name: "busy_versions", sql: include_str!("../migrations/sqlite/0007_busy_versions.sql") },
 ];
 
 /// Arbitrary constant naming slotd's migration lock among PostgreSQL advisory locks.

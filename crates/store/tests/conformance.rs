@@ -27,6 +27,7 @@ conformance!(
     a_host_in_use_cannot_be_deleted,
     a_failed_write_leaves_no_event,
     busy_intervals_are_those_that_overlap_the_range_half_open,
+    busy_time_cached_by_one_store_follows_changes_made_through_another_at_once,
     the_store_itself_refuses_overlapping_blocking_bookings_of_a_host,
     a_stale_booking_change_is_refused_and_seats_fill_up_to_capacity,
     an_idempotency_key_stores_the_answer_with_the_booking_once,
@@ -543,4 +544,50 @@ async fn postgres_a_booking_aborted_to_break_a_deadlock_is_made_again() {
     watcher.close().await.unwrap();
     store.close().await;
     db.cleanup().await;
+}
+
+/// Two stores on one database stand for two slotd processes: each keeps its own copy of busy
+/// blocks, and the very next read through one sees what the other just changed.
+async fn busy_time_cached_by_one_store_follows_changes_made_through_another_at_once(db: &TestDatabase) {
+    let reader = &db.store;
+    let writer = Store::connect(&db.url).await.unwrap();
+    let mine = org(reader).await;
+    let a = reader.create_host(mine, new_host("Ada"), payload("c")).await.unwrap();
+    let b = reader.create_host(mine, new_host("Bob"), payload("c")).await.unwrap();
+    let iv = |s: &str, e: &str| Interval::new(ts(s), ts(e)).unwrap();
+    let range = iv("2026-12-01T00:00:00Z", "2026-12-08T00:00:00Z");
+    let busy = |hosts: Vec<Uuid>| async move {
+        let mut found = reader.busy_time(mine, &hosts, range).await.unwrap().0;
+        found.sort_by_key(|(h, i)| (*i, *h));
+        found
+    };
+    let first = iv("2026-12-01T10:00:00Z", "2026-12-01T11:00:00Z");
+    writer.add_busy_block(mine, a.id, first, None).await.unwrap().unwrap();
+    assert_eq!(busy(vec![a.id, b.id]).await, vec![(a.id, first)]);
+    // Read again (now from the reader's copy): the same.
+    assert_eq!(busy(vec![a.id, b.id]).await, vec![(a.id, first)]);
+
+    // Added through the other store: seen at once, for that host only.
+    let second = iv("2026-12-02T10:00:00Z", "2026-12-02T11:00:00Z");
+    let bobs = writer.add_busy_block(mine, b.id, second, None).await.unwrap().unwrap();
+    assert_eq!(busy(vec![a.id, b.id]).await, vec![(a.id, first), (b.id, second)]);
+    // Deleted through the other store: gone at once.
+    assert!(writer.delete_busy_block(mine, b.id, bobs.id).await.unwrap());
+    assert_eq!(busy(vec![a.id, b.id]).await, vec![(a.id, first)]);
+    // A block outside a narrower range is not answered, one inside a later range is.
+    let narrow = iv("2026-12-01T11:00:00Z", "2026-12-02T00:00:00Z");
+    assert!(reader.busy_time(mine, &[a.id], narrow).await.unwrap().0.is_empty());
+    let later = iv("2027-03-01T10:00:00Z", "2027-03-01T11:00:00Z");
+    writer.add_busy_block(mine, a.id, later, None).await.unwrap().unwrap();
+    let far = iv("2027-03-01T00:00:00Z", "2027-03-02T00:00:00Z");
+    assert_eq!(reader.busy_time(mine, &[a.id], far).await.unwrap().0, vec![(a.id, later)]);
+    // Refused writes (another organization, an unknown block) change nothing anyone sees.
+    let theirs = org(reader).await;
+
+    assert!(writer.add_busy_block(theirs, a.id, second, None).await.unwrap().is_none());
+    assert!(!writer.delete_busy_block(mine, a.id, Uuid::now_v7()).await.unwrap());
+    assert_eq!(busy(vec![a.id, b.id]).await, vec![(a.id, first)]);
+    // And another organization never sees this one's blocks, cached or not.
+    assert!(reader.busy_time(theirs, &[a.id], range).await.unwrap().0.is_empty());
+    writer.close().await;
 }
