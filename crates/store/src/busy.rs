@@ -33,6 +33,8 @@ const FILL_BEFORE: SignedDuration = SignedDuration::from_hours(24);
 const FILL_AFTER: SignedDuration = SignedDuration::from_hours(24 * 14);
 /// Hosts whose blocks one process keeps; past it the cache starts afresh.
 const MAX_CACHED_HOSTS: usize = 10_000;
+/// Blocks one process keeps in all (about 32 bytes each); past it the cache starts afresh.
+const MAX_CACHED_BLOCKS: usize = 2_000_000;
 
 /// One host's busy blocks over `covered`, as they were at `version`.
 struct CachedBlocks {
@@ -45,12 +47,19 @@ struct CachedBlocks {
 /// The per-process copy of hosts' busy blocks (shared by a store's clones).
 #[derive(Default)]
 pub(crate) struct BusyCache {
-    hosts: Mutex<HashMap<Uuid, Arc<CachedBlocks>>>,
+    hosts: Mutex<CachedHosts>,
+}
+
+#[derive(Default)]
+struct CachedHosts {
+    by_host: HashMap<Uuid, Arc<CachedBlocks>>,
+    /// Blocks held in all.
+    blocks: usize,
 }
 
 impl std::fmt::Debug for BusyCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let hosts = self.hosts.lock().map(|h| h.len()).unwrap_or(0);
+        let hosts = self.hosts.lock().map(|h| h.by_host.len()).unwrap_or(0);
         f.debug_struct("BusyCache").field("hosts", &hosts).finish()
     }
 }
@@ -60,6 +69,7 @@ impl BusyCache {
     fn get(&self, org: OrgId, host: Uuid, version: i64, range: Interval) -> Option<Arc<CachedBlocks>> {
         let hosts = self.hosts.lock().expect("busy cache");
         hosts
+            .by_host
             .get(&host)
             .filter(|c| {
                 c.org == org && c.version == version && c.covered.start <= range.start && c.covered.end >= range.end
@@ -69,10 +79,14 @@ impl BusyCache {
 
     fn put(&self, host: Uuid, blocks: CachedBlocks) {
         let mut hosts = self.hosts.lock().expect("busy cache");
-        if hosts.len() >= MAX_CACHED_HOSTS && !hosts.contains_key(&host) {
-            hosts.clear();
+        if let Some(old) = hosts.by_host.remove(&host) {
+            hosts.blocks -= old.blocks.len();
         }
-        hosts.insert(host, Arc::new(blocks));
+        if hosts.by_host.len() >= MAX_CACHED_HOSTS || hosts.blocks + blocks.blocks.len() > MAX_CACHED_BLOCKS {
+            *hosts = CachedHosts::default();
+        }
+        hosts.blocks += blocks.blocks.len();
+        hosts.by_host.insert(host, Arc::new(blocks));
     }
 }
 
