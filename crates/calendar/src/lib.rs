@@ -62,3 +62,5 @@ pub trait EventSink {
     /// Deletes the event with this UID; deleting one that is not there is not an error.
     fn delete_event(&self, uid: &str) -> impl Future<Output = Result<(), CalendarError>> + Send;
 }
+
+pub mod caldav;
