@@ -8,9 +8,10 @@
 //! The WebDAV XML is written and read with `quick-xml`, namespace-aware (`DAV:` and
 //! `urn:ietf:params:xml:ns:caldav`, whatever prefixes a server picks), and hrefs are resolved
 //! against the URL that was asked. The iCalendar parsing here is deliberately minimal: after
-//! server-side expansion every instance carries UTC `DTSTART`/`DTEND` (or `DURATION`), so only
-//! line unfolding, those properties, date values, `TRANSP` and `STATUS` are read. Feeds, which
-//! need full recurrence and time-zone handling, have their own module.
+//! server-side expansion recurring instances carry UTC `DTSTART`/`DTEND` (or `DURATION`), so only
+//! line unfolding, those properties, date values, `TZID` (an IANA name, for single events a
+//! server leaves in their zone), `TRANSP` and `STATUS` are read. Feeds, which need full
+//! recurrence and time-zone handling, have their own module.
 //!
 //! Every request carries HTTP Basic credentials, has a time limit of [`REQUEST_TIMEOUT`], and its
 //! answer is read up to [`MAX_RESPONSE_BYTES`]. The HTTP client is the caller's (the server
@@ -488,9 +489,7 @@ impl CalDav {
                 .prop(DAV, "displayname")
                 .map(|d| d.text.trim().to_owned())
                 .filter(|n| !n.is_empty())
-                .or_else(|| {
-                    url.path_segments().and_then(|s| s.filter(|s| !s.is_empty()).next_back().map(str::to_owned))
-                })
+                .or_else(|| url.path_segments().and_then(|mut s| s.rfind(|s| !s.is_empty()).map(str::to_owned)))
                 .unwrap_or_default();
             calendars.push(CalendarInfo { name, url: url.to_string(), supports_events });
         }
@@ -669,8 +668,8 @@ enum IcsTime {
 }
 
 impl IcsTime {
-    /// As an instant. Dates and floating times (which a server's expansion should not leave)
-    /// are read as UTC.
+    /// As an instant. Dates and floating times (which have no zone of their own) are read as
+    /// UTC.
     fn instant(self) -> Timestamp {
         match self {
             IcsTime::Instant(t) => t,
@@ -688,9 +687,20 @@ fn ics_time(line: &ContentLine<'_>) -> Result<IcsTime, CalendarError> {
         let date = civil::Date::strptime("%Y%m%d", value).map_err(|_| bad())?;
         return Ok(IcsTime::Date(date));
     }
-    let local = value.strip_suffix(['Z', 'z']).unwrap_or(value);
+    let (local, utc) = match value.strip_suffix(['Z', 'z']) {
+        Some(local) => (local, true),
+        None => (value, false),
+    };
     let datetime = civil::DateTime::strptime("%Y%m%dT%H%M%S", local).map_err(|_| bad())?;
-    let instant = datetime.to_zoned(jiff::tz::TimeZone::UTC).map_err(|_| bad())?.timestamp();
+    // Servers convert expanded recurrences to UTC but may leave a single event in its zone
+    // (Radicale does): a TZID is read as an IANA name from jiff's bundled database. A zone
+    // slotd cannot name is an error rather than a silently shifted busy time.
+    let zone = match line.params.iter().find(|(k, _)| k == "TZID") {
+        Some((_, tzid)) if !utc => jiff::tz::TimeZone::get(tzid.trim_start_matches('/'))
+            .map_err(|_| CalendarError::Invalid(format!("an unknown time zone in {}: {tzid:?}", line.name)))?,
+        _ => jiff::tz::TimeZone::UTC,
+    };
+    let instant = datetime.to_zoned(zone).map_err(|_| bad())?.timestamp();
     Ok(IcsTime::Instant(instant))
 }
 
@@ -865,6 +875,17 @@ mod tests {
                 Interval::new(ts("2025-01-10T00:00:00Z"), ts("2025-01-11T00:00:00Z")).unwrap(),
             ]
         );
+    }
+
+    #[test]
+    fn a_tzid_is_read_as_an_iana_zone_and_an_unknown_one_is_an_error() {
+        let ics = "BEGIN:VEVENT\nDTSTART;TZID=America/New_York:20250310T090000\nDTEND;TZID=America/New_York:20250310T100000\nEND:VEVENT\n";
+        assert_eq!(
+            busy_in_ics(ics).unwrap(),
+            vec![Interval::new(ts("2025-03-10T13:00:00Z"), ts("2025-03-10T14:00:00Z")).unwrap()]
+        );
+        let unknown = ics.replace("America/New_York", "Eastern Standard Time");
+        assert!(matches!(busy_in_ics(&unknown), Err(CalendarError::Invalid(_))));
     }
 
     #[test]

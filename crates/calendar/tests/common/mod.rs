@@ -1,0 +1,3 @@
+//! Helpers shared by the calendar crate's integration tests.
+
+pub mod radicale;
