@@ -250,3 +250,37 @@ async fn a_stopped_server_is_unreachable() {
     let error = calendar.delete_event("x").await.unwrap_err();
     assert!(matches!(error, CalendarError::Unreachable(_)), "{error:?}");
 }
+
+/// A loopback server that answers every request with `head` and then `body_len` bytes of `x`
+/// (sent without a Content-Length when `chunked`).
+async fn oversized_server(chunked: bool) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/cal/", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = [0u8; 4096];
+                let _ = socket.read(&mut request).await;
+                let len = slotd_calendar::caldav::MAX_RESPONSE_BYTES + 1;
+                let head = if chunked {
+                    "HTTP/1.1 207 Multi-Status\r\nConnection: close\r\n\r\n".to_owned()
+                } else {
+                    format!("HTTP/1.1 207 Multi-Status\r\nContent-Length: {len}\r\n\r\n")
+                };
+                let _ = socket.write_all(head.as_bytes()).await;
+                let _ = socket.write_all(&vec![b'x'; len]).await;
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn an_answer_over_the_size_cap_is_too_large_with_or_without_a_content_length() {
+    for chunked in [false, true] {
+        let url = oversized_server(chunked).await;
+        let error = caldav(&url, PASSWORD).busy(iv("2025-03-01T00:00:00Z", "2025-04-01T00:00:00Z")).await.unwrap_err();
+        assert!(matches!(error, CalendarError::TooLarge(_)), "chunked={chunked}: {error:?}");
+    }
+}
