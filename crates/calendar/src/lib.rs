@@ -9,6 +9,8 @@
 
 use std::future::Future;
 
+pub mod ics;
+
 pub use slotd_core::interval::Interval;
 
 /// Why a calendar could not be read or written, in words a connection's `last_error` can show.
