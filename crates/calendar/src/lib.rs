@@ -9,6 +9,9 @@
 
 use std::future::Future;
 
+pub mod caldav;
+pub mod ics;
+
 pub use slotd_core::interval::Interval;
 
 /// Why a calendar could not be read or written, in words a connection's `last_error` can show.
@@ -62,5 +65,3 @@ pub trait EventSink {
     /// Deletes the event with this UID; deleting one that is not there is not an error.
     fn delete_event(&self, uid: &str) -> impl Future<Output = Result<(), CalendarError>> + Send;
 }
-
-pub mod caldav;
