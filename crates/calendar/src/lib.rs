@@ -10,6 +10,7 @@
 use std::future::Future;
 
 pub mod caldav;
+pub mod google;
 pub mod ics;
 
 pub use slotd_core::interval::Interval;
