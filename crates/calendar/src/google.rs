@@ -150,7 +150,8 @@ fn parse_base(base: &str) -> Result<Url, CalendarError> {
 fn endpoint(base: &str, segments: &[&str]) -> Result<Url, CalendarError> {
     let mut url = parse_base(base)?;
     {
-        let mut path = url.path_segments_mut().map_err(|()| CalendarError::Invalid(format!("not a base URL: {base}")))?;
+        let mut path =
+            url.path_segments_mut().map_err(|()| CalendarError::Invalid(format!("not a base URL: {base}")))?;
         path.pop_if_empty();
         path.extend(segments);
     }

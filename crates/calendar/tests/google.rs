@@ -1,0 +1,562 @@
+//! Google Calendar against a fake Google on 127.0.0.1 that answers in the documented shapes of
+//! the Calendar API v3 (`freeBusy`, `events` insert/patch/delete, its error bodies) and of the
+//! OAuth 2.0 token endpoint, and records every request: busy time across calendars and windows,
+//! write-back, token refresh on `401`, backoff on rate limits, and the connect flow.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use jiff::Timestamp;
+use serde_json::{Value, json};
+use slotd_calendar::google::{GoogleCalendar, authorize_url, event_id, exchange_code};
+use slotd_calendar::{BusySource, CalendarError, CalendarEvent, EventSink, Interval};
+
+const CLIENT_ID: &str = "client-123.apps.googleusercontent.com";
+const CLIENT_SECRET: &str = "GOCSPX-very-secret";
+const REFRESH_TOKEN: &str = "1//refresh-token-abc";
+const CODE: &str = "4/auth-code-xyz";
+const REDIRECT: &str = "https://slotd.example/connect/google/callback";
+
+fn ts(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
+
+fn iv(start: &str, end: &str) -> Interval {
+    Interval::new(ts(start), ts(end)).unwrap()
+}
+
+/// One request the fake received.
+#[derive(Clone, Debug)]
+struct Recorded {
+    method: Method,
+    path: String,
+    authorization: Option<String>,
+    body: String,
+}
+
+impl Recorded {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap()
+    }
+}
+
+#[derive(Default)]
+struct FakeState {
+    requests: Vec<Recorded>,
+    issued: u32,
+    valid_token: Option<String>,
+    busy: HashMap<String, Vec<Interval>>,
+    events: HashMap<(String, String), Value>,
+    deleted: HashSet<(String, String)>,
+    /// The next this many API calls are rate limited with this status (403 or 429).
+    rate_limit_next: u32,
+    rate_limit_status: u16,
+}
+
+type Shared = Arc<Mutex<FakeState>>;
+
+struct FakeGoogle {
+    base: String,
+    state: Shared,
+}
+
+impl FakeGoogle {
+    async fn start() -> FakeGoogle {
+        let state: Shared = Arc::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let router = Router::new().fallback(handle).with_state(state.clone());
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        FakeGoogle { base, state }
+    }
+
+    fn client(&self, calendar_ids: &[&str]) -> GoogleCalendar {
+        self.client_with(REFRESH_TOKEN, calendar_ids)
+    }
+
+    fn client_with(&self, refresh_token: &str, calendar_ids: &[&str]) -> GoogleCalendar {
+        GoogleCalendar::new(
+            reqwest::Client::new(),
+            self.base.clone(),
+            self.base.clone(),
+            CLIENT_ID,
+            CLIENT_SECRET,
+            refresh_token,
+            calendar_ids.iter().map(|s| s.to_string()).collect(),
+        )
+        .with_backoff(Duration::from_millis(5), 3)
+    }
+
+    fn set_busy(&self, calendar: &str, busy: Vec<Interval>) {
+        self.state.lock().unwrap().busy.insert(calendar.to_owned(), busy);
+    }
+
+    fn requests(&self, path: &str) -> Vec<Recorded> {
+        self.state.lock().unwrap().requests.iter().filter(|r| r.path == path).cloned().collect()
+    }
+
+    fn api_requests(&self) -> Vec<Recorded> {
+        self.state.lock().unwrap().requests.iter().filter(|r| r.path.starts_with("/calendar/")).cloned().collect()
+    }
+}
+
+fn json_response(status: u16, body: Value) -> Response {
+    (
+        StatusCode::from_u16(status).unwrap(),
+        [(header::CONTENT_TYPE, "application/json; charset=UTF-8")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// Google's API error body.
+fn google_error(status: u16, reason: &str, message: &str) -> Response {
+    json_response(
+        status,
+        json!({"error": {"code": status, "message": message,
+            "errors": [{"domain": if reason.contains("RateLimit") { "usageLimits" } else { "global" },
+                        "reason": reason, "message": message}]}}),
+    )
+}
+
+async fn handle(State(state): State<Shared>, method: Method, uri: Uri, headers: HeaderMap, body: String) -> Response {
+    let path = uri.path().to_owned();
+    let authorization = headers.get(header::AUTHORIZATION).map(|v| v.to_str().unwrap().to_owned());
+    let mut s = state.lock().unwrap();
+    s.requests.push(Recorded {
+        method: method.clone(),
+        path: path.clone(),
+        authorization: authorization.clone(),
+        body: body.clone(),
+    });
+
+    if path == "/token" && method == Method::POST {
+        let form: HashMap<String, String> = form_urlencoded::parse(body.as_bytes()).into_owned().collect();
+        let field = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
+        if field("client_id") != CLIENT_ID || field("client_secret") != CLIENT_SECRET {
+            return json_response(401, json!({"error": "invalid_client", "error_description": "Unauthorized"}));
+        }
+        return match field("grant_type") {
+            "refresh_token" if field("refresh_token") == REFRESH_TOKEN => {
+                s.issued += 1;
+                let token = format!("ya29.access-{}", s.issued);
+                s.valid_token = Some(token.clone());
+                json_response(
+                    200,
+                    json!({"access_token": token, "expires_in": 3599, "token_type": "Bearer",
+                           "scope": "https://www.googleapis.com/auth/calendar"}),
+                )
+            }
+            "authorization_code" if field("code") == CODE && field("redirect_uri") == REDIRECT => json_response(
+                200,
+                json!({"access_token": "ya29.from-code", "expires_in": 3599, "token_type": "Bearer",
+                       "refresh_token": "1//refresh-from-code", "scope": "https://www.googleapis.com/auth/calendar"}),
+            ),
+            "refresh_token" => json_response(
+                400,
+                json!({"error": "invalid_grant", "error_description": "Token has been expired or revoked."}),
+            ),
+            _ => json_response(400, json!({"error": "invalid_grant", "error_description": "Malformed auth code."})),
+        };
+    }
+
+    if !path.starts_with("/calendar/v3/") {
+        return google_error(404, "notFound", "Not Found");
+    }
+    let expected = s.valid_token.as_ref().map(|t| format!("Bearer {t}"));
+    if authorization.is_none() || authorization != expected {
+        return google_error(401, "authError", "Invalid Credentials");
+    }
+    if s.rate_limit_next > 0 {
+        s.rate_limit_next -= 1;
+        return if s.rate_limit_status == 429 {
+            google_error(429, "rateLimitExceeded", "Rate Limit Exceeded")
+        } else {
+            google_error(403, "rateLimitExceeded", "Rate Limit Exceeded")
+        };
+    }
+
+    if path == "/calendar/v3/freeBusy" && method == Method::POST {
+        let request: Value = serde_json::from_str(&body).unwrap();
+        let window = iv(request["timeMin"].as_str().unwrap(), request["timeMax"].as_str().unwrap());
+        let mut calendars = serde_json::Map::new();
+        for item in request["items"].as_array().unwrap() {
+            let id = item["id"].as_str().unwrap();
+            if id.starts_with("missing") {
+                calendars
+                    .insert(id.into(), json!({"errors": [{"domain": "global", "reason": "notFound"}], "busy": []}));
+                continue;
+            }
+            // Google clips busy periods to the window asked about.
+            let busy: Vec<Value> = s
+                .busy
+                .get(id)
+                .into_iter()
+                .flatten()
+                .filter(|b| b.overlaps(&window))
+                .map(|b| json!({"start": b.start.max(window.start).to_string(), "end": b.end.min(window.end).to_string()}))
+                .collect();
+            calendars.insert(id.into(), json!({"busy": busy}));
+        }
+        return json_response(
+            200,
+            json!({"kind": "calendar#freeBusy", "timeMin": request["timeMin"], "timeMax": request["timeMax"],
+                   "calendars": calendars}),
+        );
+    }
+
+    // /calendar/v3/calendars/{cal}/events[/{id}]
+    let segments: Vec<&str> = path.trim_start_matches("/calendar/v3/calendars/").split('/').collect();
+    match (&method, segments.as_slice()) {
+        (&Method::POST, [cal, "events"]) => {
+            let event: Value = serde_json::from_str(&body).unwrap();
+            let key = (cal.to_string(), event["id"].as_str().unwrap().to_owned());
+            if s.events.contains_key(&key) || s.deleted.contains(&key) {
+                return google_error(409, "duplicate", "The requested identifier already exists.");
+            }
+            s.events.insert(key, event.clone());
+            json_response(200, event)
+        }
+        (&Method::PATCH, [cal, "events", id]) => {
+            let key = (cal.to_string(), id.to_string());
+            let patch: Value = serde_json::from_str(&body).unwrap();
+            let Some(event) = s.events.get_mut(&key) else { return google_error(404, "notFound", "Not Found") };
+            for (k, v) in patch.as_object().unwrap() {
+                event[k] = v.clone();
+            }
+            json_response(200, event.clone())
+        }
+        (&Method::DELETE, [cal, "events", id]) => {
+            let key = (cal.to_string(), id.to_string());
+            if s.events.remove(&key).is_some() {
+                s.deleted.insert(key);
+                StatusCode::NO_CONTENT.into_response()
+            } else if s.deleted.contains(&key) {
+                google_error(410, "deleted", "Resource has been deleted")
+            } else {
+                google_error(404, "notFound", "Not Found")
+            }
+        }
+        _ => google_error(404, "notFound", "Not Found"),
+    }
+}
+
+#[tokio::test]
+async fn free_busy_reports_each_calendar_and_names_the_one_google_cannot_find() {
+    let fake = FakeGoogle::start().await;
+    fake.set_busy(
+        "work@example.com",
+        vec![iv("2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z"), iv("2026-12-02T14:00:00Z", "2026-12-02T15:30:00Z")],
+    );
+    fake.set_busy("home", vec![iv("2026-12-01T18:00:00Z", "2026-12-01T19:00:00Z")]);
+    let google = fake.client(&["work@example.com", "home", "missing-cal"]);
+    let range = iv("2026-12-01T00:00:00Z", "2026-12-08T00:00:00Z");
+
+    let by_calendar = google.busy_by_calendar(range).await.unwrap();
+    assert_eq!(by_calendar.len(), 3);
+    assert_eq!(by_calendar[0].0, "work@example.com");
+    assert_eq!(
+        by_calendar[0].1.as_ref().unwrap(),
+        &vec![iv("2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z"), iv("2026-12-02T14:00:00Z", "2026-12-02T15:30:00Z")]
+    );
+    assert_eq!(by_calendar[1].0, "home");
+    assert_eq!(by_calendar[1].1.as_ref().unwrap(), &vec![iv("2026-12-01T18:00:00Z", "2026-12-01T19:00:00Z")]);
+    assert_eq!(by_calendar[2].0, "missing-cal");
+    assert!(
+        matches!(&by_calendar[2].1, Err(CalendarError::Refused { status: 404, detail }) if detail.contains("notFound")),
+        "{:?}",
+        by_calendar[2].1
+    );
+
+    let calls = fake.requests("/calendar/v3/freeBusy");
+    assert_eq!(calls.len(), 1);
+    let body = calls[0].json();
+    assert_eq!(body["timeMin"], "2026-12-01T00:00:00Z");
+    assert_eq!(body["timeMax"], "2026-12-08T00:00:00Z");
+    assert_eq!(body["items"], json!([{"id": "work@example.com"}, {"id": "home"}, {"id": "missing-cal"}]));
+    assert_eq!(calls[0].authorization.as_deref(), Some("Bearer ya29.access-1"));
+
+    // As a busy source: the failed calendar is named, and the kept token is reused.
+    let err = google.busy(range).await.unwrap_err();
+    assert!(
+        matches!(&err, CalendarError::Refused { status: 404, detail } if detail.contains("missing-cal")),
+        "{err:?}"
+    );
+    assert_eq!(fake.requests("/token").len(), 1);
+
+    let healthy = fake.client(&["work@example.com", "home"]);
+    let mut busy = healthy.busy(range).await.unwrap();
+    busy.sort();
+    assert_eq!(busy.len(), 3);
+}
+
+#[tokio::test]
+async fn a_window_over_ninety_days_is_asked_in_several_calls_and_merged() {
+    let fake = FakeGoogle::start().await;
+    fake.set_busy(
+        "primary",
+        vec![
+            iv("2027-01-05T09:00:00Z", "2027-01-05T10:00:00Z"),
+            // Crosses the first 90-day boundary (2027-04-01T00:00Z).
+            iv("2027-03-31T23:00:00Z", "2027-04-01T01:00:00Z"),
+            iv("2027-07-10T12:00:00Z", "2027-07-10T13:00:00Z"),
+        ],
+    );
+    let google = fake.client(&["primary"]);
+    let range = iv("2027-01-01T00:00:00Z", "2027-07-20T00:00:00Z");
+
+    let mut busy = google.busy(range).await.unwrap();
+    slotd_core::interval::merge(&mut busy);
+    assert_eq!(
+        busy,
+        vec![
+            iv("2027-01-05T09:00:00Z", "2027-01-05T10:00:00Z"),
+            iv("2027-03-31T23:00:00Z", "2027-04-01T01:00:00Z"),
+            iv("2027-07-10T12:00:00Z", "2027-07-10T13:00:00Z"),
+        ]
+    );
+
+    let windows: Vec<(String, String)> = fake
+        .requests("/calendar/v3/freeBusy")
+        .iter()
+        .map(|r| {
+            let b = r.json();
+            (b["timeMin"].as_str().unwrap().to_owned(), b["timeMax"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    assert_eq!(
+        windows,
+        vec![
+            ("2027-01-01T00:00:00Z".to_owned(), "2027-04-01T00:00:00Z".to_owned()),
+            ("2027-04-01T00:00:00Z".to_owned(), "2027-06-30T00:00:00Z".to_owned()),
+            ("2027-06-30T00:00:00Z".to_owned(), "2027-07-20T00:00:00Z".to_owned()),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn fifty_one_calendars_are_asked_in_two_calls() {
+    let fake = FakeGoogle::start().await;
+    let ids: Vec<String> = (0..51).map(|i| format!("cal-{i}")).collect();
+    fake.set_busy("cal-50", vec![iv("2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z")]);
+    let google = fake.client(&ids.iter().map(String::as_str).collect::<Vec<_>>());
+
+    let by_calendar = google.busy_by_calendar(iv("2026-12-01T00:00:00Z", "2026-12-02T00:00:00Z")).await.unwrap();
+    assert_eq!(by_calendar.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>(), ids);
+    assert_eq!(by_calendar[50].1.as_ref().unwrap(), &vec![iv("2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z")]);
+    assert!(by_calendar[..50].iter().all(|(_, r)| r.as_ref().unwrap().is_empty()));
+
+    let calls = fake.requests("/calendar/v3/freeBusy");
+    let sizes: Vec<usize> = calls.iter().map(|r| r.json()["items"].as_array().unwrap().len()).collect();
+    assert_eq!(sizes, vec![50, 1]);
+    assert_eq!(calls[1].json()["items"], json!([{"id": "cal-50"}]));
+}
+
+#[tokio::test]
+async fn events_are_inserted_then_patched_then_deleted_and_deleting_again_is_fine() {
+    let fake = FakeGoogle::start().await;
+    let google = fake.client(&["primary", "other"]).with_write_calendar_id("bookings");
+    let uid = "booking-0190f1c2@slotd";
+    let id = event_id(uid).unwrap();
+    assert!(id.chars().all(|c| matches!(c, '0'..='9' | 'a'..='v')));
+    let mut event = CalendarEvent {
+        uid: uid.to_owned(),
+        sequence: 0,
+        interval: iv("2026-12-03T15:00:00Z", "2026-12-03T15:30:00Z"),
+        summary: "Intro call".to_owned(),
+        description: "Booked with slotd".to_owned(),
+    };
+
+    google.put_event(&event).await.unwrap();
+    let calls: Vec<(Method, String)> = fake.api_requests().iter().map(|r| (r.method.clone(), r.path.clone())).collect();
+    assert_eq!(
+        calls,
+        vec![
+            (Method::PATCH, format!("/calendar/v3/calendars/bookings/events/{id}")),
+            (Method::POST, "/calendar/v3/calendars/bookings/events".to_owned()),
+        ]
+    );
+    let stored = fake.state.lock().unwrap().events[&("bookings".to_owned(), id.clone())].clone();
+    assert_eq!(stored["id"], id.as_str());
+    assert_eq!(stored["summary"], "Intro call");
+    assert_eq!(stored["description"], "Booked with slotd");
+    assert_eq!(stored["start"], json!({"dateTime": "2026-12-03T15:00:00Z"}));
+    assert_eq!(stored["end"], json!({"dateTime": "2026-12-03T15:30:00Z"}));
+    assert_eq!(stored["sequence"], 0);
+
+    // The same UID again replaces the event (one PATCH, no second insert).
+    event.sequence = 1;
+    event.summary = "Intro call (moved)".to_owned();
+    event.interval = iv("2026-12-04T15:00:00Z", "2026-12-04T15:30:00Z");
+    google.put_event(&event).await.unwrap();
+    assert_eq!(fake.api_requests().len(), 3);
+    assert_eq!(fake.api_requests()[2].method, Method::PATCH);
+    {
+        let state = fake.state.lock().unwrap();
+        assert_eq!(state.events.len(), 1);
+        let stored = &state.events[&("bookings".to_owned(), id.clone())];
+        assert_eq!(stored["summary"], "Intro call (moved)");
+        assert_eq!(stored["sequence"], 1);
+        assert_eq!(stored["start"], json!({"dateTime": "2026-12-04T15:00:00Z"}));
+    }
+
+    google.delete_event(uid).await.unwrap();
+    assert!(fake.state.lock().unwrap().events.is_empty());
+    // Google answers 410 for an event already deleted, 404 for one never made: both are fine.
+    google.delete_event(uid).await.unwrap();
+    google.delete_event("never-written").await.unwrap();
+    let statuses: Vec<Method> = fake.api_requests().iter().skip(3).map(|r| r.method.clone()).collect();
+    assert_eq!(statuses, vec![Method::DELETE, Method::DELETE, Method::DELETE]);
+
+    // Without a write calendar, events go to the first calendar.
+    let first = fake.client(&["primary", "other"]);
+    first.put_event(&event).await.unwrap();
+    assert!(fake.state.lock().unwrap().events.contains_key(&("primary".to_owned(), id.clone())));
+}
+
+#[tokio::test]
+async fn a_401_refreshes_the_token_once_and_the_retry_carries_the_new_one() {
+    let fake = FakeGoogle::start().await;
+    let google = fake.client(&["primary"]);
+    let range = iv("2026-12-01T00:00:00Z", "2026-12-02T00:00:00Z");
+    google.busy(range).await.unwrap();
+    assert_eq!(fake.requests("/token").len(), 1);
+
+    // Google revokes the access token before it expires.
+    fake.state.lock().unwrap().valid_token = None;
+    google.busy(range).await.unwrap();
+
+    let tokens = fake.requests("/token");
+    assert_eq!(tokens.len(), 2);
+    let form: HashMap<String, String> = form_urlencoded::parse(tokens[1].body.as_bytes()).into_owned().collect();
+    assert_eq!(form["grant_type"], "refresh_token");
+    assert_eq!(form["refresh_token"], REFRESH_TOKEN);
+    assert_eq!(form["client_id"], CLIENT_ID);
+    assert_eq!(form["client_secret"], CLIENT_SECRET);
+    let calls = fake.requests("/calendar/v3/freeBusy");
+    let auth: Vec<&str> = calls.iter().map(|r| r.authorization.as_deref().unwrap()).collect();
+    assert_eq!(auth, vec!["Bearer ya29.access-1", "Bearer ya29.access-1", "Bearer ya29.access-2"]);
+}
+
+#[tokio::test]
+async fn rate_limited_calls_back_off_then_succeed_or_give_up_after_three_tries() {
+    let fake = FakeGoogle::start().await;
+    let google = fake.client(&["primary"]);
+    let range = iv("2026-12-01T00:00:00Z", "2026-12-02T00:00:00Z");
+
+    {
+        let mut s = fake.state.lock().unwrap();
+        s.rate_limit_next = 2;
+        s.rate_limit_status = 403;
+    }
+    google.busy(range).await.unwrap();
+    assert_eq!(fake.requests("/calendar/v3/freeBusy").len(), 3);
+
+    {
+        let mut s = fake.state.lock().unwrap();
+        s.rate_limit_next = 1;
+        s.rate_limit_status = 429;
+    }
+    google.busy(range).await.unwrap();
+    assert_eq!(fake.requests("/calendar/v3/freeBusy").len(), 5);
+
+    {
+        let mut s = fake.state.lock().unwrap();
+        s.rate_limit_next = 10;
+        s.rate_limit_status = 403;
+    }
+    let err = google.busy(range).await.unwrap_err();
+    assert!(
+        matches!(&err, CalendarError::Refused { status: 403, detail } if detail.contains("rateLimitExceeded")),
+        "{err:?}"
+    );
+    assert_eq!(fake.requests("/calendar/v3/freeBusy").len(), 8);
+    // One token served all of it.
+    assert_eq!(fake.requests("/token").len(), 1);
+}
+
+#[tokio::test]
+async fn the_connect_flow_builds_the_consent_url_and_trades_the_code_for_a_refresh_token() {
+    let fake = FakeGoogle::start().await;
+    let url = authorize_url(
+        &fake.base,
+        CLIENT_ID,
+        REDIRECT,
+        "state with spaces&symbols",
+        &["https://www.googleapis.com/auth/calendar.events", "https://www.googleapis.com/auth/calendar.freebusy"],
+    )
+    .unwrap();
+    let parsed = reqwest::Url::parse(&url).unwrap();
+    assert_eq!(parsed.path(), "/o/oauth2/v2/auth");
+    assert!(url.contains("state=state+with+spaces%26symbols"), "{url}");
+    let query: HashMap<String, String> = parsed.query_pairs().into_owned().collect();
+    assert_eq!(query["response_type"], "code");
+    assert_eq!(query["client_id"], CLIENT_ID);
+    assert_eq!(query["redirect_uri"], REDIRECT);
+    assert_eq!(
+        query["scope"],
+        "https://www.googleapis.com/auth/calendar.events https://www.googleapis.com/auth/calendar.freebusy"
+    );
+    assert_eq!(query["state"], "state with spaces&symbols");
+    assert_eq!(query["access_type"], "offline");
+    assert_eq!(query["prompt"], "consent");
+
+    let client = reqwest::Client::new();
+    let refresh = exchange_code(&client, &fake.base, CLIENT_ID, CLIENT_SECRET, CODE, REDIRECT).await.unwrap();
+    assert_eq!(refresh, "1//refresh-from-code");
+    let form: HashMap<String, String> =
+        form_urlencoded::parse(fake.requests("/token")[0].body.as_bytes()).into_owned().collect();
+    assert_eq!(form["grant_type"], "authorization_code");
+    assert_eq!(form["code"], CODE);
+    assert_eq!(form["redirect_uri"], REDIRECT);
+
+    let err = exchange_code(&client, &fake.base, CLIENT_ID, CLIENT_SECRET, "4/stale", REDIRECT).await.unwrap_err();
+    assert!(
+        matches!(&err, CalendarError::Refused { status: 400, detail } if detail.contains("invalid_grant")),
+        "{err:?}"
+    );
+
+    // A revoked refresh token: the connection is refused, and nothing reaches the API.
+    let revoked = fake.client_with("1//revoked", &["primary"]);
+    let err = revoked.busy(iv("2026-12-01T00:00:00Z", "2026-12-02T00:00:00Z")).await.unwrap_err();
+    assert!(
+        matches!(&err, CalendarError::Refused { status: 400, detail } if detail.contains("invalid_grant")),
+        "{err:?}"
+    );
+    assert!(fake.api_requests().is_empty());
+}
+
+#[tokio::test]
+async fn no_secret_or_token_appears_in_debug_output_or_error_texts() {
+    let fake = FakeGoogle::start().await;
+    let google = fake.client(&["missing-cal"]);
+    let err = google.busy(iv("2026-12-01T00:00:00Z", "2026-12-02T00:00:00Z")).await.unwrap_err();
+    let texts = [format!("{google:?}"), format!("{err:?}"), err.to_string()];
+    for text in texts {
+        for secret in [CLIENT_SECRET, REFRESH_TOKEN, "ya29.access-1"] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+    }
+
+    // A closed port is Unreachable, naming no secret.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let down = GoogleCalendar::new(
+        reqwest::Client::new(),
+        &closed,
+        &closed,
+        CLIENT_ID,
+        CLIENT_SECRET,
+        REFRESH_TOKEN,
+        vec!["primary".into()],
+    );
+    let err = down.busy(iv("2026-12-01T00:00:00Z", "2026-12-02T00:00:00Z")).await.unwrap_err();
+    assert!(matches!(err, CalendarError::Unreachable(_)), "{err:?}");
+    assert!(!err.to_string().contains(CLIENT_SECRET) && !err.to_string().contains(REFRESH_TOKEN));
+}
