@@ -3,7 +3,7 @@
 //! OAuth 2.0 token endpoint, and records every request: busy time across calendars and windows,
 //! write-back, token refresh on `401`, backoff on rate limits, and the connect flow.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -51,11 +51,17 @@ struct FakeState {
     issued: u32,
     valid_token: Option<String>,
     busy: HashMap<String, Vec<Interval>>,
+    /// Events by (calendar, id); a deleted one stays with `status: cancelled`, as in Google.
     events: HashMap<(String, String), Value>,
-    deleted: HashSet<(String, String)>,
     /// The next this many API calls are rate limited with this status (403 or 429).
     rate_limit_next: u32,
     rate_limit_status: u16,
+    /// Sent with rate-limit answers.
+    retry_after: Option<u64>,
+    /// The next PATCH answers 404, as if the event were made by someone else just after.
+    hide_next_patch: bool,
+    /// The next freeBusy answer is 2 MB.
+    huge_next: bool,
 }
 
 type Shared = Arc<Mutex<FakeState>>;
@@ -174,14 +180,19 @@ async fn handle(State(state): State<Shared>, method: Method, uri: Uri, headers: 
     }
     if s.rate_limit_next > 0 {
         s.rate_limit_next -= 1;
-        return if s.rate_limit_status == 429 {
-            google_error(429, "rateLimitExceeded", "Rate Limit Exceeded")
-        } else {
-            google_error(403, "rateLimitExceeded", "Rate Limit Exceeded")
-        };
+        let status = if s.rate_limit_status == 429 { 429 } else { 403 };
+        let mut response = google_error(status, "rateLimitExceeded", "Rate Limit Exceeded");
+        if let Some(secs) = s.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, secs.into());
+        }
+        return response;
     }
 
     if path == "/calendar/v3/freeBusy" && method == Method::POST {
+        if std::mem::take(&mut s.huge_next) {
+            let padding = "x".repeat(2 * 1024 * 1024);
+            return json_response(200, json!({"kind": "calendar#freeBusy", "padding": padding}));
+        }
         let request: Value = serde_json::from_str(&body).unwrap();
         let window = iv(request["timeMin"].as_str().unwrap(), request["timeMax"].as_str().unwrap());
         let mut calendars = serde_json::Map::new();
@@ -216,7 +227,7 @@ async fn handle(State(state): State<Shared>, method: Method, uri: Uri, headers: 
         (&Method::POST, [cal, "events"]) => {
             let event: Value = serde_json::from_str(&body).unwrap();
             let key = (cal.to_string(), event["id"].as_str().unwrap().to_owned());
-            if s.events.contains_key(&key) || s.deleted.contains(&key) {
+            if s.events.contains_key(&key) {
                 return google_error(409, "duplicate", "The requested identifier already exists.");
             }
             s.events.insert(key, event.clone());
@@ -225,6 +236,9 @@ async fn handle(State(state): State<Shared>, method: Method, uri: Uri, headers: 
         (&Method::PATCH, [cal, "events", id]) => {
             let key = (cal.to_string(), id.to_string());
             let patch: Value = serde_json::from_str(&body).unwrap();
+            if std::mem::take(&mut s.hide_next_patch) {
+                return google_error(404, "notFound", "Not Found");
+            }
             let Some(event) = s.events.get_mut(&key) else { return google_error(404, "notFound", "Not Found") };
             for (k, v) in patch.as_object().unwrap() {
                 event[k] = v.clone();
@@ -233,13 +247,15 @@ async fn handle(State(state): State<Shared>, method: Method, uri: Uri, headers: 
         }
         (&Method::DELETE, [cal, "events", id]) => {
             let key = (cal.to_string(), id.to_string());
-            if s.events.remove(&key).is_some() {
-                s.deleted.insert(key);
-                StatusCode::NO_CONTENT.into_response()
-            } else if s.deleted.contains(&key) {
-                google_error(410, "deleted", "Resource has been deleted")
-            } else {
-                google_error(404, "notFound", "Not Found")
+            match s.events.get_mut(&key) {
+                Some(event) if event["status"] == "cancelled" => {
+                    google_error(410, "deleted", "Resource has been deleted")
+                }
+                Some(event) => {
+                    event["status"] = json!("cancelled");
+                    StatusCode::NO_CONTENT.into_response()
+                }
+                None => google_error(404, "notFound", "Not Found"),
             }
         }
         _ => google_error(404, "notFound", "Not Found"),
@@ -406,12 +422,23 @@ async fn events_are_inserted_then_patched_then_deleted_and_deleting_again_is_fin
     }
 
     google.delete_event(uid).await.unwrap();
-    assert!(fake.state.lock().unwrap().events.is_empty());
+    assert_eq!(fake.state.lock().unwrap().events[&("bookings".to_owned(), id.clone())]["status"], "cancelled");
     // Google answers 410 for an event already deleted, 404 for one never made: both are fine.
     google.delete_event(uid).await.unwrap();
     google.delete_event("never-written").await.unwrap();
     let statuses: Vec<Method> = fake.api_requests().iter().skip(3).map(|r| r.method.clone()).collect();
     assert_eq!(statuses, vec![Method::DELETE, Method::DELETE, Method::DELETE]);
+
+    // Putting it again after a delete brings the (cancelled) event back with one PATCH.
+    event.sequence = 2;
+    google.put_event(&event).await.unwrap();
+    assert_eq!(fake.api_requests().len(), 7);
+    {
+        let state = fake.state.lock().unwrap();
+        let stored = &state.events[&("bookings".to_owned(), id.clone())];
+        assert_eq!(stored["status"], "confirmed");
+        assert_eq!(stored["sequence"], 2);
+    }
 
     // Without a write calendar, events go to the first calendar.
     let first = fake.client(&["primary", "other"]);
@@ -559,4 +586,54 @@ async fn no_secret_or_token_appears_in_debug_output_or_error_texts() {
     let err = down.busy(iv("2026-12-01T00:00:00Z", "2026-12-02T00:00:00Z")).await.unwrap_err();
     assert!(matches!(err, CalendarError::Unreachable(_)), "{err:?}");
     assert!(!err.to_string().contains(CLIENT_SECRET) && !err.to_string().contains(REFRESH_TOKEN));
+}
+
+#[tokio::test]
+async fn an_insert_answered_409_duplicate_becomes_a_patch() {
+    let fake = FakeGoogle::start().await;
+    let google = fake.client(&["primary"]);
+    let mut event = CalendarEvent {
+        uid: "booking-race@slotd".to_owned(),
+        sequence: 0,
+        interval: iv("2026-12-03T15:00:00Z", "2026-12-03T15:30:00Z"),
+        summary: "First".to_owned(),
+        description: String::new(),
+    };
+    google.put_event(&event).await.unwrap();
+
+    // Another worker's write lands between our PATCH (404) and our insert (409 duplicate).
+    fake.state.lock().unwrap().hide_next_patch = true;
+    event.sequence = 1;
+    event.summary = "Second".to_owned();
+    google.put_event(&event).await.unwrap();
+    let methods: Vec<Method> = fake.api_requests().iter().skip(2).map(|r| r.method.clone()).collect();
+    assert_eq!(methods, vec![Method::PATCH, Method::POST, Method::PATCH]);
+    let state = fake.state.lock().unwrap();
+    assert_eq!(state.events.len(), 1);
+    assert_eq!(state.events.values().next().unwrap()["summary"], "Second");
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured_over_the_base_delay() {
+    let fake = FakeGoogle::start().await;
+    let google = fake.client(&["primary"]);
+    {
+        let mut s = fake.state.lock().unwrap();
+        s.rate_limit_next = 1;
+        s.rate_limit_status = 429;
+        s.retry_after = Some(1);
+    }
+    let started = std::time::Instant::now();
+    google.busy(iv("2026-12-01T00:00:00Z", "2026-12-02T00:00:00Z")).await.unwrap();
+    assert!(started.elapsed() >= Duration::from_secs(1), "{:?}", started.elapsed());
+    assert_eq!(fake.requests("/calendar/v3/freeBusy").len(), 2);
+}
+
+#[tokio::test]
+async fn an_answer_over_one_megabyte_is_too_large() {
+    let fake = FakeGoogle::start().await;
+    let google = fake.client(&["primary"]);
+    fake.state.lock().unwrap().huge_next = true;
+    let err = google.busy(iv("2026-12-01T00:00:00Z", "2026-12-02T00:00:00Z")).await.unwrap_err();
+    assert!(matches!(err, CalendarError::TooLarge(1_048_576)), "{err:?}");
 }
