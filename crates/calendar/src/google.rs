@@ -547,3 +547,42 @@ impl EventSink for GoogleCalendar {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn an_event_id_is_the_lowercase_hex_of_the_uid_within_googles_length_limits() {
+        assert_eq!(event_id("abc").unwrap(), "616263");
+        assert!(matches!(event_id("ab"), Err(CalendarError::Invalid(_))));
+        assert_eq!(event_id(&"u".repeat(512)).unwrap().len(), 1024);
+        assert!(matches!(event_id(&"u".repeat(513)), Err(CalendarError::Invalid(_))));
+    }
+
+    #[test]
+    fn windows_are_at_most_ninety_days_and_cover_the_range_exactly() {
+        let range = Interval::new(ts("2027-01-01T00:00:00Z"), ts("2027-07-20T00:00:00Z")).unwrap();
+        let w = windows(range);
+        assert_eq!(w.len(), 3);
+        assert_eq!(w[0].start, range.start);
+        assert_eq!(w[2].end, range.end);
+        assert!(w.windows(2).all(|p| p[0].end == p[1].start));
+        assert!(w.iter().all(|i| i.duration() <= SignedDuration::from_hours(24 * MAX_WINDOW_DAYS)));
+        let short = Interval::new(ts("2027-01-01T00:00:00Z"), ts("2027-01-02T00:00:00Z")).unwrap();
+        assert_eq!(windows(short), vec![short]);
+    }
+
+    #[test]
+    fn base_urls_with_a_trailing_slash_or_a_path_join_cleanly() {
+        let url = endpoint("http://127.0.0.1:9/", &["calendar", "v3", "freeBusy"]).unwrap();
+        assert_eq!(url.as_str(), "http://127.0.0.1:9/calendar/v3/freeBusy");
+        let url = endpoint("http://127.0.0.1:9/google", &["calendars", "a#b@group", "events"]).unwrap();
+        assert_eq!(url.as_str(), "http://127.0.0.1:9/google/calendars/a%23b@group/events");
+        assert!(matches!(endpoint("ftp://x", &["token"]), Err(CalendarError::Invalid(_))));
+    }
+}
