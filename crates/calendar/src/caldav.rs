@@ -26,6 +26,7 @@ use quick_xml::{NsReader, Writer};
 use reqwest::header::{CONTENT_TYPE, ETAG, HeaderMap, HeaderValue, IF_MATCH, IF_NONE_MATCH};
 use reqwest::{Method, StatusCode, Url};
 
+use crate::http::{read_capped, unreachable};
 use crate::{BusySource, CalendarError, CalendarEvent, EventSink, Interval};
 
 /// The time limit of one request to a CalDAV server.
@@ -125,33 +126,12 @@ async fn send(
     let mut response = request.send().await.map_err(unreachable)?;
     let status = response.status();
     let headers = response.headers().clone();
-    if response.content_length().is_some_and(|n| n > MAX_RESPONSE_BYTES as u64) {
-        return Err(CalendarError::TooLarge(MAX_RESPONSE_BYTES));
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(unreachable)? {
-        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-            return Err(CalendarError::TooLarge(MAX_RESPONSE_BYTES));
-        }
-        body.extend_from_slice(&chunk);
-    }
+    let body = read_capped(&mut response, MAX_RESPONSE_BYTES, unreachable).await?;
     let answer = Answer { status, headers, body };
     if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
         return Err(answer.refused());
     }
     Ok(answer)
-}
-
-fn unreachable(e: reqwest::Error) -> CalendarError {
-    // reqwest's message names the URL, never the credentials.
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(&e);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    CalendarError::Unreachable(text)
 }
 
 fn method(name: &'static str) -> Method {

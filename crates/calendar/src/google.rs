@@ -25,6 +25,7 @@ use reqwest::{Method, StatusCode, Url};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::http::{read_capped, unreachable};
 use crate::{BusySource, CalendarError, CalendarEvent, EventSink, Interval};
 
 /// Google's API base URL.
@@ -126,18 +127,6 @@ struct ErrorItem {
     reason: String,
 }
 
-fn unreachable(e: reqwest::Error) -> CalendarError {
-    // reqwest's message names the URL (never carrying a token here), never the headers.
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(&e);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    CalendarError::Unreachable(text)
-}
-
 fn parse_base(base: &str) -> Result<Url, CalendarError> {
     let url = Url::parse(base).map_err(|e| CalendarError::Invalid(format!("not a URL ({e}): {base}")))?;
     if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
@@ -173,16 +162,7 @@ async fn send(
     let mut response = request.send().await.map_err(unreachable)?;
     let status = response.status();
     let headers = response.headers().clone();
-    if response.content_length().is_some_and(|n| n > MAX_RESPONSE_BYTES as u64) {
-        return Err(CalendarError::TooLarge(MAX_RESPONSE_BYTES));
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(unreachable)? {
-        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-            return Err(CalendarError::TooLarge(MAX_RESPONSE_BYTES));
-        }
-        body.extend_from_slice(&chunk);
-    }
+    let body = read_capped(&mut response, MAX_RESPONSE_BYTES, unreachable).await?;
     Ok(Answer { status, headers, body })
 }
 

@@ -108,16 +108,7 @@ impl IcsFeed {
             }
             return Err(CalendarError::Refused { status: status.as_u16(), detail });
         }
-        if response.content_length().is_some_and(|len| len > self.size_limit as u64) {
-            return Err(CalendarError::TooLarge(self.size_limit));
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(unreachable)? {
-            if body.len() + chunk.len() > self.size_limit {
-                return Err(CalendarError::TooLarge(self.size_limit));
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let body = crate::http::read_capped(&mut response, self.size_limit, unreachable).await?;
         String::from_utf8(body).map_err(|_| CalendarError::Invalid("the feed is not UTF-8".into()))
     }
 }

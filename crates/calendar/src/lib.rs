@@ -11,6 +11,7 @@ use std::future::Future;
 
 pub mod caldav;
 pub mod google;
+mod http;
 pub mod ics;
 
 pub use slotd_core::interval::Interval;
