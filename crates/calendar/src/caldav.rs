@@ -26,7 +26,7 @@ use quick_xml::{NsReader, Writer};
 use reqwest::header::{CONTENT_TYPE, ETAG, HeaderMap, HeaderValue, IF_MATCH, IF_NONE_MATCH};
 use reqwest::{Method, StatusCode, Url};
 
-use crate::http::{read_capped, unreachable};
+use crate::http::Answer;
 use crate::{BusySource, CalendarError, CalendarEvent, EventSink, Interval};
 
 /// The time limit of one request to a CalDAV server.
@@ -67,28 +67,10 @@ impl std::fmt::Debug for CalDav {
     }
 }
 
-/// What a request answered: its status, headers and (capped) body.
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Vec<u8>,
-}
-
 impl Answer {
     fn etag(&self) -> Option<HeaderValue> {
         self.headers.get(ETAG).cloned()
     }
-
-    fn refused(&self) -> CalendarError {
-        refused(self.status, &self.body)
-    }
-}
-
-fn refused(status: StatusCode, body: &[u8]) -> CalendarError {
-    let text = String::from_utf8_lossy(body);
-    let detail: String = text.trim().chars().take(200).collect();
-    let detail = if detail.is_empty() { status.canonical_reason().unwrap_or("").to_owned() } else { detail };
-    CalendarError::Refused { status: status.as_u16(), detail }
 }
 
 fn parse_url(url: &str) -> Result<Url, CalendarError> {
@@ -123,12 +105,8 @@ async fn send(
     if let Some(body) = body {
         request = request.body(body);
     }
-    let mut response = request.send().await.map_err(unreachable)?;
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = read_capped(&mut response, MAX_RESPONSE_BYTES, unreachable).await?;
-    let answer = Answer { status, headers, body };
-    if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+    let answer = Answer::of(request, MAX_RESPONSE_BYTES).await?;
+    if matches!(answer.status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
         return Err(answer.refused());
     }
     Ok(answer)

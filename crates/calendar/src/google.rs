@@ -25,7 +25,7 @@ use reqwest::{Method, StatusCode, Url};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::http::{read_capped, unreachable};
+use crate::http::Answer;
 use crate::{BusySource, CalendarError, CalendarEvent, EventSink, Interval};
 
 /// Google's API base URL.
@@ -72,21 +72,7 @@ impl std::fmt::Debug for GoogleCalendar {
     }
 }
 
-/// What a request answered: its status, headers and (capped) body.
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Vec<u8>,
-}
-
 impl Answer {
-    fn refused(&self) -> CalendarError {
-        let text = String::from_utf8_lossy(&self.body);
-        let detail: String = text.trim().chars().take(200).collect();
-        let detail = if detail.is_empty() { self.status.canonical_reason().unwrap_or("").to_owned() } else { detail };
-        CalendarError::Refused { status: self.status.as_u16(), detail }
-    }
-
     /// Whether Google says to slow down: `429`, or `403` with a rate-limit reason.
     fn rate_limited(&self) -> bool {
         if self.status == StatusCode::TOO_MANY_REQUESTS {
@@ -159,11 +145,7 @@ async fn send(
     if let Some(body) = body {
         request = request.body(body);
     }
-    let mut response = request.send().await.map_err(unreachable)?;
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = read_capped(&mut response, MAX_RESPONSE_BYTES, unreachable).await?;
-    Ok(Answer { status, headers, body })
+    Answer::of(request, MAX_RESPONSE_BYTES).await
 }
 
 /// A form POST to `{oauth_base}/token`.

@@ -1,8 +1,37 @@
-//! What every calendar source does with HTTP: read an answer under a size cap, and say in words
-//! why a request never got one. The requests themselves (methods, auth, time limits) are each
-//! source's own.
+//! What every calendar source does with HTTP: send a request and read its answer under a size
+//! cap, turn an error status into words, and say why a request never got an answer. The requests
+//! themselves (methods, auth, time limits) are each source's own.
+
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
 
 use crate::CalendarError;
+
+/// What a request answered: its status, headers and (capped) body.
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Vec<u8>,
+}
+
+impl Answer {
+    /// Sends `request` and reads the answer, at most `limit` bytes of it.
+    pub(crate) async fn of(request: reqwest::RequestBuilder, limit: usize) -> Result<Answer, CalendarError> {
+        let mut response = request.send().await.map_err(unreachable)?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = read_capped(&mut response, limit, unreachable).await?;
+        Ok(Answer { status, headers, body })
+    }
+
+    /// The answer as a [`CalendarError::Refused`]: its status and the start of what it said.
+    pub(crate) fn refused(&self) -> CalendarError {
+        let text = String::from_utf8_lossy(&self.body);
+        let detail: String = text.trim().chars().take(200).collect();
+        let detail = if detail.is_empty() { self.status.canonical_reason().unwrap_or("").to_owned() } else { detail };
+        CalendarError::Refused { status: self.status.as_u16(), detail }
+    }
+}
 
 /// Reads `response`'s body, at most `limit` bytes: [`CalendarError::TooLarge`] past it (checked
 /// against `Content-Length` first, then chunk by chunk, so a large answer is never read whole).
