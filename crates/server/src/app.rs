@@ -46,6 +46,8 @@ pub struct AppState {
     pub frame_ancestors: Arc<str>,
     /// Requests per API key and per client address on the token routes (`--rate-limit`, …).
     pub rate_limits: Arc<crate::rate_limit::RateLimits>,
+    /// Calendar connections: sources, busy-time cache, live reads (`--calendar-cache-seconds`, …).
+    pub calendars: Arc<crate::calendars::Calendars>,
 }
 
 /// The full router (API, operations endpoints, docs) and the OpenAPI document it serves.
@@ -72,6 +74,7 @@ pub fn router(state: AppState) -> Router {
         .route("/manage/{token}", get(crate::pages::manage::manage_page))
         .route("/manage/{token}/reschedule", post(crate::pages::manage::reschedule_form))
         .route("/manage/{token}/cancel", post(crate::pages::manage::cancel_form))
+        .route("/oauth/google/callback", get(crate::pages::oauth::google_callback))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

@@ -156,6 +156,25 @@ struct WorkerArgs {
     /// own changes wake it at once).
     #[arg(long, env = "SLOTD_WEBHOOK_POLL_INTERVAL", default_value = "100ms", value_parser = parse_duration)]
     webhook_poll_interval: Duration,
+    /// OAuth client id of slotd's Google Cloud project: the "connect Google Calendar" flow uses
+    /// it, as do Google connections that bring no client of their own.
+    #[arg(long, env = "SLOTD_GOOGLE_CLIENT_ID")]
+    google_client_id: Option<String>,
+    /// That OAuth client's secret.
+    #[arg(long, env = "SLOTD_GOOGLE_CLIENT_SECRET", hide_env_values = true)]
+    google_client_secret: Option<String>,
+    /// Base URL of Google's Calendar API.
+    #[arg(long, env = "SLOTD_GOOGLE_API_BASE", default_value = slotd_calendar::google::GOOGLE_API_BASE)]
+    google_api_base: String,
+    /// Base URL of Google's OAuth endpoints: the consent page at /o/oauth2/v2/auth and the token
+    /// endpoint at /token under it (default: Google's own, https://accounts.google.com and
+    /// https://oauth2.googleapis.com).
+    #[arg(long, env = "SLOTD_GOOGLE_OAUTH_BASE")]
+    google_oauth_base: Option<String>,
+    /// Seconds a calendar connection's busy time is kept for slot listings (refreshed in the
+    /// background after that); commits always read calendars live.
+    #[arg(long, env = "SLOTD_CALENDAR_CACHE_SECONDS", default_value_t = 60)]
+    calendar_cache_seconds: u64,
 }
 
 /// A duration flag (`10s`, `250ms`, `5d`, …).
@@ -175,12 +194,35 @@ impl WorkerArgs {
         }
     }
 
-    /// A worker over the database of `store` (on its own connections) with this process's secret.
-    async fn worker(&self, store: &Store, secret: &[u8]) -> anyhow::Result<Worker> {
+    /// The calendar layer of this process.
+    fn calendars(&self, sealer: Arc<crate::sealing::Sealer>) -> Arc<crate::calendars::Calendars> {
+        let settings = crate::calendars::CalendarSettings {
+            google_client_id: self.google_client_id.clone(),
+            google_client_secret: self.google_client_secret.clone(),
+            google_api_base: self.google_api_base.clone(),
+            google_oauth_base: self.google_oauth_base.clone(),
+            cache_ttl: Duration::from_secs(self.calendar_cache_seconds),
+        };
+        Arc::new(crate::calendars::Calendars::new(
+            settings,
+            crate::ssrf::Resolver::System,
+            self.allow_private_webhooks,
+            sealer,
+        ))
+    }
+
+    /// A worker over the database of `store` (on its own connections) with this process's secret,
+    /// writing back to calendars through `calendars`.
+    async fn worker(
+        &self,
+        store: &Store,
+        sealer: Arc<crate::sealing::Sealer>,
+        calendars: Arc<crate::calendars::Calendars>,
+    ) -> anyhow::Result<Worker> {
         let config = self.config();
         let sender = Sender::new(crate::ssrf::Resolver::System, self.allow_private_webhooks, config.timeout);
         let store = store.for_delivery_worker().await.context("connecting the delivery worker")?;
-        Ok(Worker::new(store, Arc::new(crate::sealing::Sealer::derive(secret)), sender, config))
+        Ok(Worker::new(store, sealer, sender, config).with_calendars(calendars))
     }
 }
 
@@ -347,7 +389,9 @@ impl Cli {
                     behind_pooler = store.behind_pooler(),
                     "slotd delivery worker running"
                 );
-                args.worker(&store, &secret).await?.run(app::shutdown_signal()).await;
+                let sealer = Arc::new(crate::sealing::Sealer::derive(&secret));
+                let calendars = args.calendars(sealer.clone());
+                args.worker(&store, sealer, calendars).await?.run(app::shutdown_signal()).await;
                 store.close().await;
                 Ok(())
             }
@@ -404,12 +448,15 @@ async fn serve(database: &DatabaseArgs, args: ServeArgs) -> anyhow::Result<()> {
     );
     let key_cache =
         Arc::new(crate::key_cache::KeyCache::new(std::time::Duration::from_secs(args.api_key_cache_seconds)));
+    let sealer = Arc::new(crate::sealing::Sealer::derive(&secret));
+    let calendars = args.worker.calendars(sealer.clone());
     let state = AppState {
         store: store.clone(),
         public_url: Arc::from(public_url),
         manage_key,
         key_cache,
-        sealer: Arc::new(crate::sealing::Sealer::derive(&secret)),
+        sealer: sealer.clone(),
+        calendars: calendars.clone(),
         resolver: crate::ssrf::Resolver::System,
         allow_private_webhooks: args.worker.allow_private_webhooks,
         frame_ancestors: Arc::from(args.frame_ancestors.as_str()),
@@ -430,7 +477,7 @@ async fn serve(database: &DatabaseArgs, args: ServeArgs) -> anyhow::Result<()> {
     let worker = match args.no_delivery_worker {
         true => None,
         false => {
-            let worker = args.worker.worker(&store, &secret).await?;
+            let worker = args.worker.worker(&store, sealer, calendars).await?;
             Some(tokio::spawn(worker.run(until_stopped(stopping.clone()))))
         }
     };

@@ -90,6 +90,15 @@ pub enum ApiError {
     /// (after `Retry-After`; with the same `Idempotency-Key` for creating requests).
     #[error("the service is temporarily unavailable: {0}")]
     Unavailable(String),
+    /// A host's calendar could not be read at commit, so the start cannot be confirmed free
+    /// (`503 calendar_unavailable`, with `calendar_id`); try again after `Retry-After`.
+    #[error("{detail}")]
+    CalendarUnavailable {
+        /// The connection that could not be read.
+        calendar_id: uuid::Uuid,
+        /// What went wrong.
+        detail: String,
+    },
     /// A bug: logged in full, answered without detail.
     #[error("internal error")]
     Internal(String),
@@ -131,6 +140,9 @@ impl ApiError {
             ApiError::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "Invalid request"),
             ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", "Too many requests"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
+            ApiError::CalendarUnavailable { .. } => {
+                (StatusCode::SERVICE_UNAVAILABLE, "calendar_unavailable", "Calendar unavailable")
+            }
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "Internal error"),
         }
     }
@@ -139,6 +151,8 @@ impl ApiError {
 /// `Retry-After` of every `503 unavailable`: a restarted or failed-over database usually
 /// answers again within seconds.
 pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 2;
+/// `Retry-After` of a `503 calendar_unavailable`: a calendar server back from a hiccup.
+pub const CALENDAR_RETRY_AFTER_SECS: u64 = 30;
 
 /// The RFC 9457 body.
 #[derive(Debug, Serialize, ToSchema)]
@@ -163,6 +177,9 @@ pub struct Problem {
     /// The plan's limit (`plan_limit` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub limit: Option<u32>,
+    /// The calendar connection that could not be read (`calendar_unavailable` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calendar_id: Option<uuid::Uuid>,
 }
 
 /// A free slot offered instead of a taken one.
@@ -188,6 +205,10 @@ impl IntoResponse for ApiError {
                 tracing::warn!(%cause, "answered 503: the database is unavailable");
                 Some(UNAVAILABLE_RETRY_AFTER_SECS)
             }
+            ApiError::CalendarUnavailable { calendar_id, detail } => {
+                tracing::warn!(calendar = %calendar_id, %detail, "answered 503: a calendar could not be read at commit");
+                Some(CALENDAR_RETRY_AFTER_SECS)
+            }
             _ => None,
         };
         let errors = match &self {
@@ -208,6 +229,10 @@ impl IntoResponse for ApiError {
             alternatives,
             limit: match &self {
                 ApiError::PlanLimit { limit, .. } => Some(*limit),
+                _ => None,
+            },
+            calendar_id: match &self {
+                ApiError::CalendarUnavailable { calendar_id, .. } => Some(*calendar_id),
                 _ => None,
             },
         };

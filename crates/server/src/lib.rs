@@ -9,6 +9,7 @@
 pub mod api;
 pub mod app;
 pub mod booking;
+pub mod calendars;
 pub mod cli;
 pub mod delivery;
 pub mod demo;

@@ -8,10 +8,23 @@ use jiff::{SignedDuration, Timestamp};
 use slotd_core::booking::{StartRejection, check_start};
 use slotd_core::interval::Interval;
 use slotd_core::slots::{HostSchedule, SameTypeBooking, Slot, SlotQuery, SlotRules, compute_slots};
-use slotd_store::{EventType, Host, OrgId, Store};
+use slotd_store::{EventType, Host, OrgId};
 use uuid::Uuid;
 
+use crate::app::AppState;
+use crate::calendars::{CalendarWarning, subtract};
 use crate::error::{Alternative, ApiError};
+
+/// How calendar connections' busy time is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CalendarRead {
+    /// From the process's cache (slot listings): a calendar that cannot be read becomes a
+    /// warning.
+    Cached,
+    /// Live (commits): a calendar that cannot be read refuses the commit unless it is set to be
+    /// ignored.
+    Live,
+}
 
 /// How far around a taken start alternatives are looked for.
 const ALTERNATIVES_REACH_DAYS: i64 = 14;
@@ -25,6 +38,8 @@ pub struct Schedule {
     zones: Vec<TimeZone>,
     busy: Vec<Vec<Interval>>,
     same_type: Vec<Vec<SameTypeBooking>>,
+    /// Calendar connections that could not be read (cached reads only).
+    pub warnings: Vec<CalendarWarning>,
 }
 
 /// Minutes as a signed duration.
@@ -36,39 +51,43 @@ impl Schedule {
     /// Loads what candidates starting in `window` can meet. `exclude_booking` leaves one
     /// booking's own blocks out (a booking being moved does not collide with itself).
     pub async fn load(
-        store: &Store,
+        state: &AppState,
         org: OrgId,
         event_type: EventType,
         window: Interval,
         exclude_booking: Option<Uuid>,
+        read: CalendarRead,
     ) -> Result<Schedule, ApiError> {
-        let hosts = store.hosts_by_ids(org, &event_type.host_ids).await?;
-        Schedule::with_hosts(store, org, event_type, hosts, window, exclude_booking).await
+        let hosts = state.store.hosts_by_ids(org, &event_type.host_ids).await?;
+        Schedule::with_hosts(state, org, event_type, hosts, window, exclude_booking, read).await
     }
 
     /// Loads a live event type, its hosts and their busy time (two queries); `None` if there is
     /// no such event type.
     pub async fn load_by_id(
-        store: &Store,
+        state: &AppState,
         org: OrgId,
         event_type_id: Uuid,
         window: Interval,
         exclude_booking: Option<Uuid>,
+        read: CalendarRead,
     ) -> Result<Option<Schedule>, ApiError> {
-        let Some((event_type, hosts)) = store.event_type_with_hosts(org, event_type_id).await? else {
+        let Some((event_type, hosts)) = state.store.event_type_with_hosts(org, event_type_id).await? else {
             return Ok(None);
         };
-        Ok(Some(Schedule::with_hosts(store, org, event_type, hosts, window, exclude_booking).await?))
+        Ok(Some(Schedule::with_hosts(state, org, event_type, hosts, window, exclude_booking, read).await?))
     }
 
-    /// Loads the busy time of hosts already read with their event type (one query).
+    /// Loads the busy time of hosts already read with their event type (one query, plus their
+    /// calendar connections' busy time, read as `read` says).
     pub async fn with_hosts(
-        store: &Store,
+        state: &AppState,
         org: OrgId,
         event_type: EventType,
         hosts: Vec<Host>,
         window: Interval,
         exclude_booking: Option<Uuid>,
+        read: CalendarRead,
     ) -> Result<Schedule, ApiError> {
         let zones = hosts
             .iter()
@@ -82,13 +101,46 @@ impl Schedule {
             start: window.start - minutes(s.buffer_before_minutes),
             end: window.end + minutes(s.duration_minutes + s.buffer_after_minutes),
         };
-        let (blocks, held) = store.busy_time(org, &event_type.host_ids, reach).await?;
+        let slotd_store::BusyTime { blocks, held, mut calendars } =
+            state.store.busy_time(org, &event_type.host_ids, reach).await?;
         let mut busy = vec![Vec::new(); hosts.len()];
         let mut same_type = vec![Vec::new(); hosts.len()];
         let index_of = |id: Uuid| hosts.iter().position(|h| h.id == id);
         for (host_id, interval) in blocks {
             if let Some(i) = index_of(host_id) {
                 busy[i].push(interval);
+            }
+        }
+        calendars.retain(|c| index_of(c.host_id).is_some());
+        let mut warnings = Vec::new();
+        if !calendars.is_empty() {
+            let zone_of = |id: Uuid| index_of(id).map_or(TimeZone::UTC, |i| zones[i].clone());
+            let calendar_busy = match read {
+                CalendarRead::Cached => {
+                    let (busy, found) = state.calendars.cached_busy(&state.store, &calendars, zone_of, reach).await;
+                    warnings = found;
+                    busy
+                }
+                CalendarRead::Live => state
+                    .calendars
+                    .live_busy(&state.store, &calendars, zone_of, reach)
+                    .await
+                    .map_err(|e| ApiError::CalendarUnavailable {
+                        calendar_id: e.calendar_id,
+                        detail: format!("a calendar of the host could not be read to confirm the time: {}", e.detail),
+                    })?,
+            };
+            // slotd's own bookings are in the database with their buffers; the events it wrote
+            // for them are not busy time a second time (and a booking's own event never blocks
+            // the booking itself, e.g. when it moves next to where it is).
+            for (i, host) in hosts.iter().enumerate() {
+                let intervals: Vec<Interval> =
+                    calendar_busy.iter().filter(|(h, _)| *h == host.id).map(|(_, iv)| *iv).collect();
+                if intervals.is_empty() {
+                    continue;
+                }
+                let own: Vec<Interval> = held.iter().filter(|b| b.host_id == host.id).map(|b| b.block).collect();
+                busy[i].extend(subtract(&intervals, &own));
             }
         }
         for block in held {
@@ -102,7 +154,7 @@ impl Schedule {
                 busy[i].push(block.block);
             }
         }
-        Ok(Schedule { event_type, hosts, zones, busy, same_type })
+        Ok(Schedule { event_type, hosts, zones, busy, same_type, warnings })
     }
 
     /// The event type's rules in the engine's terms.
@@ -171,7 +223,7 @@ impl Schedule {
 /// moved (`exclude_booking`: its id and current start) does not block them and is not offered
 /// its own current start.
 pub async fn slot_taken(
-    store: &Store,
+    state: &AppState,
     org: OrgId,
     event_type: &EventType,
     start: Timestamp,
@@ -183,18 +235,20 @@ pub async fn slot_taken(
     let reach = SignedDuration::from_hours(24 * ALTERNATIVES_REACH_DAYS);
     let window = Interval { start: (start - reach).max(now), end: start + reach };
     let alternatives = match Interval::new(window.start, window.end) {
-        Some(window) => match Schedule::load(store, org, event_type.clone(), window, exclude_booking).await {
-            Ok(schedule) => {
-                let mut slots = schedule.slots(window, now);
-                // A booking being moved is offered other times, not the one it already has.
-                slots.retain(|s| Some(s.start) != current_start);
-                slots.sort_by_key(|s| (s.start.duration_since(start).abs(), s.start));
-                slots.truncate(5);
-                slots.sort_by_key(|s| s.start);
-                slots.into_iter().map(|s| Alternative { start: s.start, end: s.end }).collect()
+        Some(window) => {
+            match Schedule::load(state, org, event_type.clone(), window, exclude_booking, CalendarRead::Cached).await {
+                Ok(schedule) => {
+                    let mut slots = schedule.slots(window, now);
+                    // A booking being moved is offered other times, not the one it already has.
+                    slots.retain(|s| Some(s.start) != current_start);
+                    slots.sort_by_key(|s| (s.start.duration_since(start).abs(), s.start));
+                    slots.truncate(5);
+                    slots.sort_by_key(|s| s.start);
+                    slots.into_iter().map(|s| Alternative { start: s.start, end: s.end }).collect()
+                }
+                Err(e) => return e,
             }
-            Err(e) => return e,
-        },
+        }
         None => Vec::new(),
     };
     ApiError::SlotTaken {

@@ -553,17 +553,19 @@ impl Store {
         outputs: impl FnOnce(&Booking) -> ChangeOutputs + Send,
     ) -> Result<Booking> {
         let (tx, booking) = retry_deadlocks(|| self.write_booking(org, &new)).await?;
-        self.commit_booking_write(tx, org, &booking, idempotency, outputs).await?;
+        self.commit_booking_write(tx, org, &booking, &[], idempotency, outputs).await?;
         Ok(booking)
     }
 
-    /// Ends a booking write: its stored answer (for an idempotent request) and its event, then
-    /// the commit.
+    /// Ends a booking write: its stored answer (for an idempotent request), its event, the
+    /// write-back to its hosts' calendars (and to `previous_hosts`', which a reschedule may have
+    /// left), then the commit.
     async fn commit_booking_write(
         &self,
         mut tx: Transaction<'static, Any>,
         org: OrgId,
         booking: &Booking,
+        previous_hosts: &[Uuid],
         idempotency: Option<&IdempotentRequest>,
         outputs: impl FnOnce(&Booking) -> ChangeOutputs + Send,
     ) -> Result<()> {
@@ -571,7 +573,10 @@ impl Store {
         if let Some(request) = idempotency {
             Self::insert_answer(&mut tx, org, request, &out.answer).await?;
         }
-        let queued = self.insert_event(&mut tx, org, out.event_type, out.event_data).await?;
+        let (event_id, mut queued) = self.insert_event(&mut tx, org, out.event_type, out.event_data).await?;
+        let mut hosts = booking.host_ids.clone();
+        hosts.extend(previous_hosts.iter().filter(|h| !booking.host_ids.contains(h)));
+        queued |= Self::queue_calendar_writes(&mut tx, org, &event_id, &hosts).await?;
         tx.commit().await.map_err(map_slot_taken)?;
         if queued {
             self.wake_delivery_workers();
@@ -664,21 +669,21 @@ impl Store {
         idempotency: Option<&IdempotentRequest>,
         outputs: impl FnOnce(&Booking) -> ChangeOutputs + Send,
     ) -> Result<Option<Booking>> {
-        let Some((tx, booking)) = retry_deadlocks(|| self.write_change(org, id, &change)).await? else {
+        let Some((tx, booking, previous_hosts)) = retry_deadlocks(|| self.write_change(org, id, &change)).await? else {
             return Ok(None);
         };
-        self.commit_booking_write(tx, org, &booking, idempotency, outputs).await?;
+        self.commit_booking_write(tx, org, &booking, &previous_hosts, idempotency, outputs).await?;
         Ok(Some(booking))
     }
 
     /// Opens a lifecycle change's transaction and writes the booking, its host rows and its
-    /// history entry (`None`: no such booking).
+    /// history entry (`None`: no such booking); also answers the hosts it had before.
     async fn write_change(
         &self,
         org: OrgId,
         id: Uuid,
         change: &BookingChange,
-    ) -> Result<Option<(Transaction<'static, Any>, Booking)>> {
+    ) -> Result<Option<(Transaction<'static, Any>, Booking, Vec<Uuid>)>> {
         let Some(mut booking) = self.booking(org, id).await? else { return Ok(None) };
         if booking.version != change.expected_version {
             return Err(StoreError::Conflict("the booking was changed by another request; read it again".into()));
@@ -686,6 +691,7 @@ impl Store {
         let at = now();
         let mut tx = self.begin_write().await?;
         let previous = booking.interval;
+        let previous_hosts = booking.host_ids.clone();
         if let Some(placement) = &change.placement {
             booking.seat_group = placement.seat_group.clone().unwrap_or_else(|| id.to_string());
             booking.interval = placement.interval;
@@ -767,7 +773,7 @@ impl Store {
         booking.version += 1;
         booking.updated_at = at;
         booking.history.push(entry);
-        Ok(Some((tx, booking)))
+        Ok(Some((tx, booking, previous_hosts)))
     }
 
     /// The block a booking's host rows hold now.

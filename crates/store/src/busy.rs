@@ -23,6 +23,7 @@ use sqlx::{AssertSqlSafe, Row};
 use uuid::Uuid;
 
 use crate::bookings::HeldBlock;
+use crate::calendars::CalendarConnection;
 use crate::hosts::placeholders;
 use crate::{Backend, OrgId, Result, Store, StoreError, from_us, parse_id, to_us};
 
@@ -55,6 +56,27 @@ struct CachedHosts {
     by_host: HashMap<Uuid, Arc<CachedBlocks>>,
     /// Blocks held in all.
     blocks: usize,
+    /// Each host's calendar connections, as they were at a version.
+    calendars: HashMap<Uuid, CachedCalendars>,
+}
+
+/// One host's calendar connections as they were at `version`.
+struct CachedCalendars {
+    org: OrgId,
+    version: i64,
+    connections: Arc<Vec<CalendarConnection>>,
+}
+
+/// Everything that makes a set of hosts busy over a range, as the store knows it.
+#[derive(Clone, Debug, Default)]
+pub struct BusyTime {
+    /// Manual busy blocks `(host, interval)`.
+    pub blocks: Vec<(Uuid, Interval)>,
+    /// Blocking bookings' blocks.
+    pub held: Vec<HeldBlock>,
+    /// The hosts' calendar connections, whose busy time the caller reads (the store never
+    /// talks to a calendar).
+    pub calendars: Vec<CalendarConnection>,
 }
 
 impl std::fmt::Debug for BusyCache {
@@ -77,6 +99,20 @@ impl BusyCache {
             .cloned()
     }
 
+    /// The copy of `host`'s calendar connections if it is still current at `version`.
+    fn calendars(&self, org: OrgId, host: Uuid, version: i64) -> Option<Arc<Vec<CalendarConnection>>> {
+        let hosts = self.hosts.lock().expect("busy cache");
+        hosts.calendars.get(&host).filter(|c| c.org == org && c.version == version).map(|c| c.connections.clone())
+    }
+
+    fn put_calendars(&self, host: Uuid, calendars: CachedCalendars) {
+        let mut hosts = self.hosts.lock().expect("busy cache");
+        if hosts.calendars.len() >= MAX_CACHED_HOSTS {
+            hosts.calendars.clear();
+        }
+        hosts.calendars.insert(host, calendars);
+    }
+
     fn put(&self, host: Uuid, blocks: CachedBlocks) {
         let mut hosts = self.hosts.lock().expect("busy cache");
         if let Some(old) = hosts.by_host.remove(&host) {
@@ -92,25 +128,37 @@ impl BusyCache {
 
 impl Store {
     /// Everything that makes these hosts busy within `range`: manual busy blocks `(host,
-    /// interval)` (from this process's cache while their host's `busy_version` has not moved)
-    /// and blocking bookings' blocks (always live). One round trip when the cache is current,
-    /// two when some host's blocks must be read.
-    pub async fn busy_time(
-        &self,
-        org: OrgId,
-        host_ids: &[Uuid],
-        range: Interval,
-    ) -> Result<(Vec<(Uuid, Interval)>, Vec<HeldBlock>)> {
+    /// interval)` and calendar connections (from this process's cache while their host's
+    /// `busy_version` has not moved) and blocking bookings' blocks (always live). One round trip
+    /// when the cache is current, more when some host's blocks or connections must be read.
+    pub async fn busy_time(&self, org: OrgId, host_ids: &[Uuid], range: Interval) -> Result<BusyTime> {
         if host_ids.is_empty() {
-            return Ok((Vec::new(), Vec::new()));
+            return Ok(BusyTime::default());
         }
         let (versions, held) = self.busy_versions_and_bookings(org, host_ids, range).await?;
         let mut busy = Vec::new();
         let mut stale = Vec::new();
-        for (host, version) in versions {
+        let mut calendars = Vec::new();
+        let mut stale_calendars = Vec::new();
+        for &(host, version) in &versions {
             match self.busy_cache.get(org, host, version, range) {
                 Some(cached) => busy.extend(cached.blocks.iter().filter(|b| b.overlaps(&range)).map(|b| (host, *b))),
                 None => stale.push((host, version)),
+            }
+            match self.busy_cache.calendars(org, host, version) {
+                Some(cached) => calendars.extend(cached.iter().cloned()),
+                None => stale_calendars.push((host, version)),
+            }
+        }
+        if !stale_calendars.is_empty() {
+            // Read after the versions, so a copy is never older than the version it is kept under.
+            let ids: Vec<Uuid> = stale_calendars.iter().map(|(host, _)| *host).collect();
+            let read = self.calendar_connections_of(org, &ids).await?;
+            for (host, version) in stale_calendars {
+                let connections: Vec<CalendarConnection> = read.iter().filter(|c| c.host_id == host).cloned().collect();
+                calendars.extend(connections.iter().cloned());
+                self.busy_cache
+                    .put_calendars(host, CachedCalendars { org, version, connections: Arc::new(connections) });
             }
         }
         if !stale.is_empty() {
@@ -130,7 +178,7 @@ impl Store {
                 self.busy_cache.put(host, CachedBlocks { org, version, covered, blocks });
             }
         }
-        Ok((busy, held))
+        Ok(BusyTime { blocks: busy, held, calendars })
     }
 
     /// The hosts' `busy_version`s and the blocks of their blocking bookings that overlap

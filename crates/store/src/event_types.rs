@@ -112,7 +112,7 @@ impl Store {
             created_at: at,
             updated_at: at,
         };
-        let queued = self.insert_event(&mut tx, org, "event_type.created", event_data(&event_type)).await?;
+        let (_, queued) = self.insert_event(&mut tx, org, "event_type.created", event_data(&event_type)).await?;
         tx.commit().await?;
         if queued {
             self.wake_delivery_workers();
@@ -261,7 +261,7 @@ impl Store {
             .await?;
         insert_hosts(&mut tx, id, &new.host_ids).await?;
         event_type.host_ids = new.host_ids;
-        let queued = self.insert_event(&mut tx, org, "event_type.updated", event_data(&event_type)).await?;
+        let (_, queued) = self.insert_event(&mut tx, org, "event_type.updated", event_data(&event_type)).await?;
         tx.commit().await?;
         if queued {
             self.wake_delivery_workers();
@@ -291,7 +291,7 @@ impl Store {
         }
         // The soft-deleted row keeps its hosts for history; the slug becomes free again.
         event_type.updated_at = now();
-        let queued = self.insert_event(&mut tx, org, "event_type.deleted", event_data(&event_type)).await?;
+        let (_, queued) = self.insert_event(&mut tx, org, "event_type.deleted", event_data(&event_type)).await?;
         tx.commit().await?;
         if queued {
             self.wake_delivery_workers();

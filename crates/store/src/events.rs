@@ -36,22 +36,23 @@ pub(crate) fn subscription_pattern(event_type: &str) -> String {
 }
 
 /// The endpoints of an organization that receive an event of type `$3` (pattern `$4`): live,
-/// enabled, and subscribed to it or to everything.
+/// enabled, and subscribed to it or to everything. Calendar sinks are not among them: they take
+/// only their host's booking changes (see [`Store::queue_calendar_writes`]).
 const SUBSCRIBED: &str = "FROM webhook_endpoints w WHERE w.organization_id = $2 AND w.enabled AND w.deleted_us IS NULL \
-     AND (w.events = '[]' OR w.events LIKE $4 ESCAPE '\\')";
+     AND w.kind <> 'calendar' AND (w.events = '[]' OR w.events LIKE $4 ESCAPE '\\')";
 
 impl Store {
     /// Writes one event inside the caller's transaction, with the first delivery attempt to every
     /// endpoint subscribed to it (the transactional outbox: the change, its event and its
-    /// deliveries commit or vanish together). Answers whether any delivery was queued: then call
-    /// [`Store::wake_delivery_workers`] after the commit.
+    /// deliveries commit or vanish together). Answers the event's id and whether any delivery
+    /// was queued: then call [`Store::wake_delivery_workers`] after the commit.
     pub(crate) async fn insert_event(
         &self,
         tx: &mut Transaction<'static, Any>,
         org: OrgId,
         event_type: &str,
         data: serde_json::Value,
-    ) -> Result<bool> {
+    ) -> Result<(String, bool)> {
         let event = Event { id: new_event_id(), event_type: event_type.to_owned(), data, created_at: now() };
         let insert_event =
             "INSERT INTO events (id, organization_id, type, data, created_us) VALUES ($1, $2, $3, $5, $6)";
@@ -80,7 +81,35 @@ impl Store {
                 .await?
                 .rows_affected();
         }
-        Ok(queued > 0)
+        Ok((event.id, queued > 0))
+    }
+
+    /// Queues event `event_id` (a booking change) to the write-back calendars of these hosts,
+    /// inside the change's transaction; whether any was queued. Each such delivery makes the
+    /// calendar match the booking as it is when the delivery runs, so the order and number of
+    /// deliveries do not matter.
+    pub(crate) async fn queue_calendar_writes(
+        tx: &mut Transaction<'static, Any>,
+        org: OrgId,
+        event_id: &str,
+        host_ids: &[Uuid],
+    ) -> Result<bool> {
+        if host_ids.is_empty() {
+            return Ok(false);
+        }
+        let sql = format!(
+            "INSERT INTO webhook_attempts (organization_id, endpoint_id, event_id, attempt, run_attempt, origin, \
+             status, due_us, created_us) SELECT $1, w.id, $2, 1, 1, 'event', 'pending', $3, $3 \
+             FROM webhook_endpoints w JOIN calendar_connections c ON c.id = w.id \
+             WHERE w.organization_id = $1 AND w.kind = 'calendar' AND w.enabled AND w.deleted_us IS NULL \
+             AND c.host_id IN ({})",
+            crate::hosts::placeholders(4, host_ids.len())
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(org.0.to_string()).bind(event_id).bind(to_us(now()));
+        for id in host_ids {
+            query = query.bind(id.to_string());
+        }
+        Ok(query.execute(&mut **tx).await?.rows_affected() > 0)
     }
 
     /// Wakes this process's delivery workers (after a commit that may have queued deliveries).

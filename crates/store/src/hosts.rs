@@ -94,7 +94,7 @@ impl Store {
         .bind(to_us(at))
         .execute(&mut *tx)
         .await?;
-        let queued = self.insert_event(&mut tx, org, "host.created", event_data(&host)).await?;
+        let (_, queued) = self.insert_event(&mut tx, org, "host.created", event_data(&host)).await?;
         tx.commit().await?;
         if queued {
             self.wake_delivery_workers();
@@ -154,7 +154,7 @@ impl Store {
         .await?;
         let Some(row) = row else { return Ok(None) };
         let host = host_from_row(&row)?;
-        let queued = self.insert_event(&mut tx, org, "host.updated", event_data(&host)).await?;
+        let (_, queued) = self.insert_event(&mut tx, org, "host.updated", event_data(&host)).await?;
         tx.commit().await?;
         if queued {
             self.wake_delivery_workers();
@@ -195,7 +195,7 @@ impl Store {
             return Ok(HostDeletion::InUse(ids));
         }
         let host = host_from_row(&row)?;
-        let queued = self.insert_event(&mut tx, org, "host.deleted", event_data(&host)).await?;
+        let (_, queued) = self.insert_event(&mut tx, org, "host.deleted", event_data(&host)).await?;
         tx.commit().await?;
         if queued {
             self.wake_delivery_workers();
@@ -290,12 +290,19 @@ impl Store {
 }
 
 /// Marks a host's busy blocks as changed, in the transaction that changes them: every process's
-/// cached copy of them stops matching (see `Store::busy_time`).
-async fn bump_busy_version(tx: &mut sqlx::Transaction<'static, sqlx::Any>, org: OrgId, host_id: Uuid) -> Result<()> {
-    sqlx::query("UPDATE hosts SET busy_version = busy_version + 1 WHERE organization_id = $1 AND id = $2")
-        .bind(org.0.to_string())
-        .bind(host_id.to_string())
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+/// cached copy of them stops matching (see `Store::busy_time`). Whether the host is live (a
+/// deleted host's version is left alone).
+pub(crate) async fn bump_busy_version(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    org: OrgId,
+    host_id: Uuid,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE hosts SET busy_version = busy_version + 1 WHERE organization_id = $1 AND id = $2 AND deleted_us IS NULL",
+    )
+    .bind(org.0.to_string())
+    .bind(host_id.to_string())
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }

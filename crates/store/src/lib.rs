@@ -12,6 +12,9 @@
 
 mod bookings;
 mod busy;
+pub use busy::BusyTime;
+mod calendars;
+pub use calendars::{CalendarConnection, CalendarKind, NewCalendarConnection, OnError, SyncStatus};
 mod db;
 mod deliveries;
 pub use bookings::{

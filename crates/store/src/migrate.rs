@@ -35,6 +35,11 @@ const POSTGRES: &[Migration] = &[
         sql: include_str!("../migrations/postgres/0006_slack_channels.sql"),
     },
     Migration { version: 7, name: "busy_versions", sql: include_str!("../migrations/postgres/0007_busy_versions.sql") },
+    Migration {
+        version: 8,
+        name: "calendar_connections",
+        sql: include_str!("../migrations/postgres/0008_calendar_connections.sql"),
+    },
 ];
 
 const SQLITE: &[Migration] = &[
@@ -45,6 +50,11 @@ const SQLITE: &[Migration] = &[
     Migration { version: 5, name: "attempt_leases", sql: include_str!("../migrations/sqlite/0005_attempt_leases.sql") },
     Migration { version: 6, name: "slack_channels", sql: include_str!("../migrations/sqlite/0006_slack_channels.sql") },
     Migration { version: 7, name: "busy_versions", sql: include_str!("../migrations/sqlite/0007_busy_versions.sql") },
+    Migration {
+        version: 8,
+        name: "calendar_connections",
+        sql: include_str!("../migrations/sqlite/0008_calendar_connections.sql"),
+    },
 ];
 
 /// Arbitrary constant naming slotd's migration lock among PostgreSQL advisory locks.

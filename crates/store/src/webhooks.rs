@@ -21,6 +21,9 @@ pub enum SinkKind {
     Webhook,
     /// A Slack channel: incoming-webhook messages built from the event.
     Slack,
+    /// A calendar connection's write-back: the booking's event put into or deleted from the
+    /// host's calendar (the row's id is the connection's).
+    Calendar,
 }
 
 impl SinkKind {
@@ -29,6 +32,7 @@ impl SinkKind {
         match self {
             SinkKind::Webhook => "webhook",
             SinkKind::Slack => "slack",
+            SinkKind::Calendar => "calendar",
         }
     }
 
@@ -36,6 +40,7 @@ impl SinkKind {
         match s {
             "webhook" => Ok(SinkKind::Webhook),
             "slack" => Ok(SinkKind::Slack),
+            "calendar" => Ok(SinkKind::Calendar),
             other => Err(StoreError::Corrupt(format!("sink kind {other:?}"))),
         }
     }
@@ -162,6 +167,7 @@ fn url_conflict(kind: SinkKind, url: &str) -> impl FnOnce(sqlx::Error) -> StoreE
                 SinkKind::Webhook => format!("a webhook endpoint for {url} already exists in this organization"),
                 // The URL is a secret: the message does not repeat it.
                 SinkKind::Slack => "a Slack channel with this webhook URL already exists in this organization".into(),
+                SinkKind::Calendar => "this calendar connection already has a write-back sink".into(),
             })
         } else {
             e.into()

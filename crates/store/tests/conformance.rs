@@ -194,7 +194,7 @@ async fn another_organization_sees_none_of_it(db: &TestDatabase) {
     assert_eq!(store.add_busy_block(theirs, host.id, busy, None).await.unwrap(), None);
     assert_eq!(store.list_busy_blocks(theirs, host.id, &all()).await.unwrap(), None);
     assert!(!store.delete_busy_block(theirs, host.id, block.id).await.unwrap());
-    assert!(store.busy_time(theirs, &[host.id], busy).await.unwrap().0.is_empty());
+    assert!(store.busy_time(theirs, &[host.id], busy).await.unwrap().blocks.is_empty());
     assert_eq!(store.event_type(theirs, event_type.id).await.unwrap(), None);
     assert!(store.list_event_types(theirs, &all()).await.unwrap().items.is_empty());
     assert_eq!(store.delete_event_type(theirs, event_type.id, payload("d")).await.unwrap(), None);
@@ -313,10 +313,10 @@ async fn busy_intervals_are_those_that_overlap_the_range_half_open(db: &TestData
     let bob_block = store.add_busy_block(org, b.id, inside, None).await.unwrap().unwrap();
     let range = iv("2026-12-01T09:00:00Z", "2026-12-01T12:00:00Z");
 
-    let mut found = store.busy_time(org, &[a.id], range).await.unwrap().0;
+    let mut found = store.busy_time(org, &[a.id], range).await.unwrap().blocks;
     found.sort_by_key(|(_, i)| *i);
     assert_eq!(found, vec![(a.id, inside), (a.id, across)]);
-    let both = store.busy_time(org, &[a.id, b.id], range).await.unwrap().0;
+    let both = store.busy_time(org, &[a.id, b.id], range).await.unwrap().blocks;
     assert_eq!(both.len(), 3);
 
     let listed = store.list_busy_blocks(org, a.id, &all()).await.unwrap().unwrap();
@@ -324,7 +324,7 @@ async fn busy_intervals_are_those_that_overlap_the_range_half_open(db: &TestData
     assert_eq!(listed.items[0].title.as_deref(), Some("x"));
     assert!(store.delete_busy_block(org, b.id, bob_block.id).await.unwrap());
     assert!(!store.delete_busy_block(org, b.id, bob_block.id).await.unwrap());
-    assert!(store.busy_time(org, &[b.id], range).await.unwrap().0.is_empty());
+    assert!(store.busy_time(org, &[b.id], range).await.unwrap().blocks.is_empty());
 }
 
 fn placement(host: Uuid, start: &str, minutes: i64, seat_group: Option<&str>, seats: u32) -> Placement {
@@ -557,7 +557,7 @@ async fn busy_time_cached_by_one_store_follows_changes_made_through_another_at_o
     let iv = |s: &str, e: &str| Interval::new(ts(s), ts(e)).unwrap();
     let range = iv("2026-12-01T00:00:00Z", "2026-12-08T00:00:00Z");
     let busy = |hosts: Vec<Uuid>| async move {
-        let mut found = reader.busy_time(mine, &hosts, range).await.unwrap().0;
+        let mut found = reader.busy_time(mine, &hosts, range).await.unwrap().blocks;
         found.sort_by_key(|(h, i)| (*i, *h));
         found
     };
@@ -576,11 +576,11 @@ async fn busy_time_cached_by_one_store_follows_changes_made_through_another_at_o
     assert_eq!(busy(vec![a.id, b.id]).await, vec![(a.id, first)]);
     // A block outside a narrower range is not answered, one inside a later range is.
     let narrow = iv("2026-12-01T11:00:00Z", "2026-12-02T00:00:00Z");
-    assert!(reader.busy_time(mine, &[a.id], narrow).await.unwrap().0.is_empty());
+    assert!(reader.busy_time(mine, &[a.id], narrow).await.unwrap().blocks.is_empty());
     let later = iv("2027-03-01T10:00:00Z", "2027-03-01T11:00:00Z");
     writer.add_busy_block(mine, a.id, later, None).await.unwrap().unwrap();
     let far = iv("2027-03-01T00:00:00Z", "2027-03-02T00:00:00Z");
-    assert_eq!(reader.busy_time(mine, &[a.id], far).await.unwrap().0, vec![(a.id, later)]);
+    assert_eq!(reader.busy_time(mine, &[a.id], far).await.unwrap().blocks, vec![(a.id, later)]);
     // Refused writes (another organization, an unknown block) change nothing anyone sees.
     let theirs = org(reader).await;
 
@@ -588,6 +588,6 @@ async fn busy_time_cached_by_one_store_follows_changes_made_through_another_at_o
     assert!(!writer.delete_busy_block(mine, a.id, Uuid::now_v7()).await.unwrap());
     assert_eq!(busy(vec![a.id, b.id]).await, vec![(a.id, first)]);
     // And another organization never sees this one's blocks, cached or not.
-    assert!(reader.busy_time(theirs, &[a.id], range).await.unwrap().0.is_empty());
+    assert!(reader.busy_time(theirs, &[a.id], range).await.unwrap().blocks.is_empty());
     writer.close().await;
 }

@@ -92,6 +92,7 @@ fn noun(kind: SinkKind) -> (&'static str, &'static str) {
     match kind {
         SinkKind::Webhook => ("webhook endpoint", "/v1/webhooks"),
         SinkKind::Slack => ("Slack channel", "/v1/slack-channels"),
+        SinkKind::Calendar => ("calendar connection", "/v1/hosts/{host_id}/calendars"),
     }
 }
 
@@ -125,7 +126,7 @@ fn require_enabled(endpoint: &WebhookEndpoint) -> Result<(), ApiError> {
         (SinkKind::Webhook, Some("gone")) => " (slotd disabled it after it answered 410 Gone)".into(),
         (_, Some("failing")) => " (slotd disabled it after its deliveries kept failing)".into(),
         (SinkKind::Slack, Some(said)) => format!(" (slotd disabled it after Slack answered {said})"),
-        (SinkKind::Webhook, Some(_)) => String::new(),
+        (SinkKind::Webhook | SinkKind::Calendar, Some(_)) => String::new(),
     };
     Err(ApiError::Conflict(format!("the {name} is disabled{why}; enable it with PATCH {path}/{} first", endpoint.id)))
 }

@@ -25,7 +25,7 @@ use crate::booking::{self, BookingContext, BookingView, ChangeInput, cutoff_allo
 use crate::error::ApiError;
 use crate::extract::{ApiJsonValue, ApiPath, ApiQuery};
 use crate::idempotency::{self, Idempotency};
-use crate::schedule::Schedule;
+use crate::schedule::{CalendarRead, Schedule};
 
 /// The booking a manage token opens, if the token verifies.
 pub async fn booking_for_token(state: &AppState, token: &str) -> Result<Booking, ApiError> {
@@ -122,7 +122,9 @@ pub async fn slots_for_booking(
     window: Interval,
     zone: &jiff::tz::TimeZone,
 ) -> Result<SlotsResponse, ApiError> {
-    let schedule = Schedule::load(&state.store, booking.organization_id, event_type, window, Some(booking.id)).await?;
+    let schedule =
+        Schedule::load(state, booking.organization_id, event_type, window, Some(booking.id), CalendarRead::Cached)
+            .await?;
     let mut response = slots_response(&schedule, window, Some(zone));
     response.slots.retain(|slot| slot.start != booking.interval.start);
     Ok(response)

@@ -3,6 +3,7 @@
 //! cannot miss a route).
 
 mod bookings;
+pub mod calendars;
 mod deliveries;
 mod event_types;
 mod events;
@@ -50,6 +51,10 @@ pub fn routes() -> (Router<AppState>, OpenApi) {
         .routes(routes!(hosts::put_availability))
         .routes(routes!(hosts::add_busy, hosts::list_busy))
         .routes(routes!(hosts::delete_busy))
+        .routes(routes!(calendars::create_calendar, calendars::list_calendars))
+        .routes(routes!(calendars::get_calendar, calendars::delete_calendar))
+        .routes(routes!(calendars::list_calendar_deliveries))
+        .routes(routes!(calendars::google_authorize_url))
         .routes(routes!(event_types::create_event_type, event_types::list_event_types))
         .routes(routes!(event_types::get_event_type, event_types::update_event_type, event_types::delete_event_type))
         .routes(routes!(slots::list_slots))

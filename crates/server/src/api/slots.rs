@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::app::AppState;
 use crate::error::{ApiError, FieldError};
 use crate::extract::{ApiQuery, Caller};
-use crate::schedule::Schedule;
+use crate::schedule::{CalendarRead, Schedule};
 
 /// Widest query window.
 const MAX_WINDOW_DAYS: i64 = 93;
@@ -54,6 +54,17 @@ pub struct SlotView {
     local_start: Option<String>,
 }
 
+/// A calendar connection whose busy time could not be read: the slots were computed without
+/// it (or with what it last answered), and a commit on its host answers `503
+/// calendar_unavailable` unless it is set to `on_error: ignore`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SlotWarning {
+    /// The connection (`/v1/hosts/{id}/calendars/{calendar_id}`).
+    calendar_id: Uuid,
+    /// What went wrong.
+    detail: String,
+}
+
 /// The slot list.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SlotsResponse {
@@ -61,6 +72,8 @@ pub struct SlotsResponse {
     duration_minutes: u32,
     /// Sorted by start.
     pub slots: Vec<SlotView>,
+    /// Calendar connections that could not be read (empty when every one was).
+    pub warnings: Vec<SlotWarning>,
 }
 
 /// The `[start, end)` of a slot query, at most 93 days long; errors name `/end`.
@@ -106,7 +119,7 @@ pub async fn list_slots(
     ApiError::check(errors)?;
     let (event_type_id, window) = (event_type_id.expect("checked"), window.expect("checked"));
 
-    let schedule = Schedule::load_by_id(&state.store, org, event_type_id, window, None)
+    let schedule = Schedule::load_by_id(&state, org, event_type_id, window, None, CalendarRead::Cached)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no event type with id {event_type_id}")))?;
     Ok(Json(slots_response(&schedule, window, display_zone.as_ref())))
@@ -131,5 +144,10 @@ pub fn slots_response(schedule: &Schedule, window: Interval, display_zone: Optio
         event_type_id: schedule.event_type.id,
         duration_minutes: schedule.event_type.settings.duration_minutes,
         slots,
+        warnings: schedule
+            .warnings
+            .iter()
+            .map(|w| SlotWarning { calendar_id: w.calendar_id, detail: w.detail.clone() })
+            .collect(),
     }
 }

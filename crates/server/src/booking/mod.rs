@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::error::{ApiError, FieldError};
-use crate::schedule::{Schedule, minutes, slot_taken};
+use crate::schedule::{CalendarRead, Schedule, minutes, slot_taken};
 pub use view::{BookingContext, BookingView};
 
 /// How many times a command is retried when a concurrent change got in first.
@@ -200,10 +200,12 @@ pub async fn create(
     let window = slotd_core::Interval { start: input.start, end: input.start + SignedDuration::from_secs(1) };
     let mut skip = Vec::new();
     for _ in 0..ATTEMPTS {
-        let schedule = Schedule::with_hosts(&state.store, org, event_type.clone(), hosts.clone(), window, None).await?;
+        let schedule =
+            Schedule::with_hosts(state, org, event_type.clone(), hosts.clone(), window, None, CalendarRead::Live)
+                .await?;
         schedule.check_start(input.start, now, false).map_err(start_rejected)?;
         let Some(slot) = schedule.slot_at(input.start, now, false).filter(|s| !s.hosts.is_empty()) else {
-            return Err(slot_taken(&state.store, org, &event_type, input.start, None, now).await);
+            return Err(slot_taken(state, org, &event_type, input.start, None, now).await);
         };
         let placement = placement(state, org, &schedule, &slot, None, &skip).await?;
         if placement.host_ids.is_empty() {
@@ -234,7 +236,7 @@ pub async fn create(
             Err(e) => return Err(e.into()),
         }
     }
-    Err(slot_taken(&state.store, org, &event_type, input.start, None, now).await)
+    Err(slot_taken(state, org, &event_type, input.start, None, now).await)
 }
 
 /// The event a change writes.
@@ -306,19 +308,14 @@ pub async fn change(
             }
             (BookingAction::Reschedule, Some(start)) => {
                 let window = slotd_core::Interval { start, end: start + SignedDuration::from_secs(1) };
-                let schedule = Schedule::load(&state.store, org, event_type.clone(), window, Some(id)).await?;
+                let schedule =
+                    Schedule::load(state, org, event_type.clone(), window, Some(id), CalendarRead::Live).await?;
                 let ignore_notice = input.by == Actor::Host;
                 schedule.check_start(start, now, ignore_notice).map_err(start_rejected)?;
                 let Some(slot) = schedule.slot_at(start, now, ignore_notice).filter(|s| !s.hosts.is_empty()) else {
-                    return Err(slot_taken(
-                        &state.store,
-                        org,
-                        &event_type,
-                        start,
-                        Some((id, booking.interval.start)),
-                        now,
-                    )
-                    .await);
+                    return Err(
+                        slot_taken(state, org, &event_type, start, Some((id, booking.interval.start)), now).await
+                    );
                 };
                 let keep = booking.host_ids.first().copied();
                 let placement = placement(state, org, &schedule, &slot, keep, &[]).await?;
@@ -358,9 +355,7 @@ pub async fn change(
             Err(StoreError::Conflict(_)) if attempt + 1 < ATTEMPTS => continue,
             Err(StoreError::SlotTaken) => {
                 let start = input.start.unwrap_or(booking.interval.start);
-                return Err(
-                    slot_taken(&state.store, org, &event_type, start, Some((id, booking.interval.start)), now).await
-                );
+                return Err(slot_taken(state, org, &event_type, start, Some((id, booking.interval.start)), now).await);
             }
             Err(e) => return Err(e.into()),
         }

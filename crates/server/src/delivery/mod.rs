@@ -89,6 +89,8 @@ struct Lane {
 struct Shared {
     store: Store,
     sealer: Arc<Sealer>,
+    /// Calendar write-back (deliveries to calendar sinks fail without it).
+    calendars: Option<Arc<crate::calendars::Calendars>>,
     sender: Sender,
     config: WorkerConfig,
     /// Per endpoint: claimed attempts waiting, and runners at work.
@@ -115,6 +117,7 @@ impl Worker {
             shared: Arc::new(Shared {
                 store,
                 sealer,
+                calendars: None,
                 sender,
                 config,
                 lanes: Mutex::new(HashMap::new()),
@@ -124,6 +127,12 @@ impl Worker {
                 slack_pace: Mutex::new(HashMap::new()),
             }),
         }
+    }
+
+    /// The same worker, writing bookings back to calendar connections through `calendars`.
+    pub fn with_calendars(mut self, calendars: Arc<crate::calendars::Calendars>) -> Worker {
+        Arc::get_mut(&mut self.shared).expect("a worker is not shared before it runs").calendars = Some(calendars);
+        self
     }
 
     /// Delivers until `shutdown` resolves, then hands back the attempts it claimed but had not
@@ -390,6 +399,7 @@ impl Shared {
         let posted = match job.kind {
             SinkKind::Webhook => self.post_webhook(&job).await,
             SinkKind::Slack => self.post_slack(&job).await,
+            SinkKind::Calendar => self.write_calendar(&job).await,
         };
         let (response, took) = match posted {
             Ok(posted) => posted,
@@ -406,7 +416,7 @@ impl Shared {
         let jitter: f64 = rand::random();
         let run_attempts = usize::try_from(job.run_attempt).unwrap_or(usize::MAX);
         match job.kind {
-            SinkKind::Webhook => {
+            SinkKind::Webhook | SinkKind::Calendar => {
                 outcome.gone = response.gone && !is_test;
                 if !outcome.succeeded && !outcome.gone && !is_test {
                     outcome.retry_at = self
@@ -500,6 +510,58 @@ impl Shared {
         Ok(self.sender.post(&url, &[], body).await)
     }
 
+    /// Makes the connection's calendar match the booking of the event as it is now (see
+    /// `calendars::Calendars::write_back`); `Err` says why nothing was attempted.
+    async fn write_calendar(&self, job: &ClaimedDelivery) -> Result<(send::Response, Duration), String> {
+        let Some(calendars) = &self.calendars else {
+            return Err("not sent: this worker was started without calendar write-back".into());
+        };
+        let started = Instant::now();
+        let connection = match self.store.calendar_connection(job.org, job.endpoint_id).await {
+            Ok(Some(connection)) => connection,
+            Ok(None) => return Err("not sent: the calendar connection was deleted".into()),
+            Err(e) => {
+                return Ok((send::Response::failed(format!("could not read the connection: {e}")), started.elapsed()));
+            }
+        };
+        let data: serde_json::Value = serde_json::from_str(&job.event_data).unwrap_or_default();
+        let Some(booking_id) = data.get("id").and_then(|id| id.as_str()).and_then(|id| id.parse::<Uuid>().ok()) else {
+            return Err(format!("not sent: a {} event names no booking", job.event_type));
+        };
+        let title = data.pointer("/event_type/title").and_then(|t| t.as_str()).unwrap_or("Booking").to_owned();
+        // The booking may change while its event is written: write again until the booking read
+        // after a write is the one the write was made from.
+        let mut written_from = None;
+        let mut done = "nothing to do";
+        for _ in 0..3 {
+            let booking = match self.store.booking(job.org, booking_id).await {
+                Ok(booking) => booking,
+                Err(e) => {
+                    return Ok((send::Response::failed(format!("could not read the booking: {e}")), started.elapsed()));
+                }
+            };
+            let seen = booking.as_ref().map(|b| b.version);
+            if written_from.is_some() && seen == written_from {
+                break;
+            }
+            let written = calendars
+                .write_back(&connection, &jiff::tz::TimeZone::UTC, booking.as_ref(), |b| calendar_event(b, &title))
+                .await;
+            match written {
+                Ok(what) => done = what,
+                Err(e) => return Ok((send::Response::failed(e), started.elapsed())),
+            }
+            written_from = seen;
+        }
+        let response = send::Response {
+            succeeded: true,
+            body: Some(format!("{done} (booking version {})", written_from.unwrap_or_default())),
+            connected: true,
+            ..send::Response::default()
+        };
+        Ok((response, started.elapsed()))
+    }
+
     /// The zone a Slack message states times in: the channel's, else the booking's first host's
     /// (as the host is now), else UTC.
     async fn slack_zone(&self, job: &ClaimedDelivery, data: &serde_json::Value) -> jiff::tz::TimeZone {
@@ -521,6 +583,24 @@ impl Shared {
             }
         }
         jiff::tz::TimeZone::UTC
+    }
+}
+
+/// The calendar event of a booking: its meeting time, the event type's title and the attendees'
+/// names (never the attendee's manage link).
+fn calendar_event(booking: &slotd_store::Booking, title: &str) -> slotd_calendar::CalendarEvent {
+    let names: Vec<&str> = booking.attendees.iter().map(|a| a.name.as_str()).collect();
+    let summary = if names.is_empty() { title.to_owned() } else { format!("{title} with {}", names.join(", ")) };
+    let mut description = format!("Booked through slotd ({}).", booking.human_id);
+    for attendee in &booking.attendees {
+        description.push_str(&format!("\nAttendee: {} <{}>", attendee.name, attendee.email));
+    }
+    slotd_calendar::CalendarEvent {
+        uid: crate::calendars::event_uid(booking.id),
+        sequence: u32::try_from(booking.version).unwrap_or(u32::MAX),
+        interval: booking.interval,
+        summary,
+        description,
     }
 }
 

@@ -45,6 +45,11 @@ impl Response {
     fn refused(error: String) -> Response {
         Response { error: Some(error), ..Response::default() }
     }
+
+    /// An attempt that failed for `error` (retried like any failed attempt).
+    pub fn failed(error: impl Into<String>) -> Response {
+        Response { error: Some(error.into()), connected: true, ..Response::default() }
+    }
 }
 
 /// Why the guarded resolver refused a name (found again in reqwest's error chain).
@@ -79,6 +84,24 @@ impl Resolve for GuardedResolver {
     }
 }
 
+/// An HTTP client that connects only to addresses the SSRF guard vetted (any address with
+/// `allow_private`), follows no redirects and uses no proxy. IP-literal URLs never reach its
+/// resolver: callers vet those first ([`ssrf::check`]).
+pub fn guarded_client(resolver: Resolver, allow_private: bool, timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .user_agent(concat!("slotd/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(5)))
+        // A proxy from the environment would connect on our behalf to addresses we never vetted.
+        .no_proxy()
+        .pool_max_idle_per_host(256)
+        .pool_idle_timeout(Duration::from_secs(30))
+        .dns_resolver(Arc::new(GuardedResolver { resolver, allow_private }))
+        .build()
+        .expect("the guarded HTTP client builds (TLS roots load)")
+}
+
 /// Sends webhook POSTs; cheap to share (one connection pool per process).
 #[derive(Clone)]
 pub struct Sender {
@@ -90,19 +113,7 @@ pub struct Sender {
 impl Sender {
     /// A sender with the given resolver, guard setting and time limit.
     pub fn new(resolver: Resolver, allow_private: bool, timeout: Duration) -> Sender {
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("slotd/", env!("CARGO_PKG_VERSION")))
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(5)))
-            // A proxy from the environment would connect on our behalf to addresses we never vetted.
-            .no_proxy()
-            .pool_max_idle_per_host(256)
-            .pool_idle_timeout(Duration::from_secs(30))
-            .dns_resolver(Arc::new(GuardedResolver { resolver, allow_private }))
-            .build()
-            .expect("the webhook HTTP client builds (TLS roots load)");
-        Sender { client, allow_private, timeout }
+        Sender { client: guarded_client(resolver, allow_private, timeout), allow_private, timeout }
     }
 
     /// POSTs `body` to `url` with `headers`; never panics, never returns early without a reason.

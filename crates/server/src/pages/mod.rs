@@ -9,6 +9,7 @@
 
 mod layout;
 pub mod manage;
+pub mod oauth;
 mod words;
 
 use axum::extract::Request;
@@ -40,7 +41,8 @@ impl PageHeaders {
 
     /// Runs the request and adds the headers when its path carries a manage token.
     pub async fn apply(self, req: Request, next: Next) -> Response {
-        let token_path = crate::app::is_token_path(req.uri().path());
+        let path = req.uri().path();
+        let token_path = crate::app::is_token_path(path) || path.starts_with("/oauth/");
         let mut response = next.run(req).await;
         if token_path {
             let unavailable = response.status() == axum::http::StatusCode::SERVICE_UNAVAILABLE;

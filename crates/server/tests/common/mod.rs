@@ -97,6 +97,10 @@ pub struct AppOptions {
     /// Rate limits per API key and per address on the token routes. Default: none, so the load
     /// and concurrency tests measure the API, not the limiter (the rate-limit tests set them).
     pub rate_limits: Option<(RateLimit, RateLimit)>,
+    /// Calendar settings (`--calendar-cache-seconds`, Google's bases and client). Default:
+    /// slotd's defaults; calendar targets are loopback servers, so the calendar tests also set
+    /// `allow_private_webhooks`.
+    pub calendars: Option<slotd::calendars::CalendarSettings>,
 }
 
 /// The delivery worker of a test app.
@@ -131,13 +135,21 @@ pub async fn spawn_app_with(backend: Backend, options: AppOptions) -> TestApp {
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
+    let sealer = Arc::new(slotd::sealing::Sealer::derive(b"test secret of at least 32 chars!"));
+    let calendars = Arc::new(slotd::calendars::Calendars::new(
+        options.calendars.unwrap_or_default(),
+        slotd::ssrf::Resolver::Static(Arc::new(test_hosts())),
+        options.allow_private_webhooks,
+        sealer.clone(),
+    ));
     let state = AppState {
         store: db.store.clone(),
         public_url: Arc::from(base.as_str()),
         manage_key: Arc::new(slotd_core::manage_token::ManageTokenKey::derive(b"test secret of at least 32 chars!")),
         // The tests revoke keys and expect the next request to see it.
         key_cache: Arc::new(slotd::key_cache::KeyCache::new(std::time::Duration::ZERO)),
-        sealer: Arc::new(slotd::sealing::Sealer::derive(b"test secret of at least 32 chars!")),
+        sealer,
+        calendars: calendars.clone(),
         resolver: slotd::ssrf::Resolver::Static(Arc::new(test_hosts())),
         allow_private_webhooks: options.allow_private_webhooks,
         frame_ancestors: Arc::from(options.frame_ancestors.as_deref().unwrap_or("'none'")),
@@ -150,7 +162,8 @@ pub async fn spawn_app_with(backend: Backend, options: AppOptions) -> TestApp {
     let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
     let worker = options.worker.map(|w| {
         let sender = slotd::delivery::Sender::new(w.resolver, w.allow_private, w.config.timeout);
-        let worker = slotd::delivery::Worker::new(db.store.clone(), state.sealer.clone(), sender, w.config);
+        let worker = slotd::delivery::Worker::new(db.store.clone(), state.sealer.clone(), sender, w.config)
+            .with_calendars(calendars.clone());
         let mut stopped = worker_stopped.clone();
         tokio::spawn(worker.run(async move {
             let _ = stopped.wait_for(|s| *s).await;
