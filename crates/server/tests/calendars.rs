@@ -38,6 +38,15 @@ mod cached {
     );
 }
 
+mod restarted {
+    use super::*;
+
+    on_both_backends!(
+        spawn = app_without_worker;
+        a_booking_committed_while_no_worker_runs_is_written_back_when_one_starts,
+    );
+}
+
 mod guarded {
     use super::*;
 
@@ -66,6 +75,19 @@ async fn app_with_ttl(backend: Backend, ttl: Duration) -> TestApp {
             allow_private_webhooks: true,
             worker: Some(WorkerOptions::loopback("0,100ms,200ms")),
             calendars: Some(slotd::calendars::CalendarSettings { cache_ttl: ttl, ..Default::default() }),
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+/// As [`live_app`], with no delivery worker in the app's process (the test starts one).
+async fn app_without_worker(backend: Backend) -> TestApp {
+    spawn_app_with(
+        backend,
+        AppOptions {
+            allow_private_webhooks: true,
+            calendars: Some(slotd::calendars::CalendarSettings { cache_ttl: Duration::ZERO, ..Default::default() }),
             ..Default::default()
         },
     )
@@ -486,4 +508,39 @@ async fn calendar_targets_on_private_addresses_are_refused_before_any_connection
         }
     }
     assert_eq!(app.expect(Method::GET, &path, None, 200).await["data"], json!([]));
+}
+
+async fn a_booking_committed_while_no_worker_runs_is_written_back_when_one_starts(app: &TestApp) {
+    let Some(radicale) = Radicale::start() else { return };
+    let work = calendar(&radicale, "work").await;
+    let (host, event_type) = bookable(app, "Ada").await;
+    connect_caldav(app, &host, &radicale, json!({ "write_back": true })).await;
+    let booking = app.expect(Method::POST, "/v1/bookings", Some(booking_body(&event_type, "09:00")), 201).await;
+    let booking_id = id(&booking);
+    // No worker: the write is queued with the booking (the outbox), not lost, not made.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(written_event(&work, &booking_id).await, None);
+
+    // A worker started later (as after a crash) finds it and writes the event once.
+    let options = WorkerOptions::loopback("0,100ms");
+    let sealer = std::sync::Arc::new(slotd::sealing::Sealer::derive(b"test secret of at least 32 chars!"));
+    let calendars = std::sync::Arc::new(slotd::calendars::Calendars::new(
+        slotd::calendars::CalendarSettings::default(),
+        options.resolver.clone(),
+        true,
+        sealer.clone(),
+    ));
+    let sender = slotd::delivery::Sender::new(options.resolver, true, options.config.timeout);
+    let worker =
+        slotd::delivery::Worker::new(app.db.store.clone(), sealer, sender, options.config).with_calendars(calendars);
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn(worker.run(async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    }));
+    let event = wait_for_event(&work, &booking_id, "the queued write was not made", |e| e.is_some()).await.unwrap();
+    assert!(event.contains("DTSTART:20270301T090000Z"), "{event}");
+    let _ = stop.send(true);
+    running.await.unwrap();
+    let (_, listing) = dav("PROPFIND", &work, None).await;
+    assert_eq!(slotd_events(&listing), 1);
 }
