@@ -135,6 +135,13 @@ impl Source {
     }
 }
 
+/// A source as built: from which sealed credentials, for which floating zone.
+struct BuiltSource {
+    sealed: String,
+    zone: String,
+    source: Arc<Source>,
+}
+
 /// A connection whose busy time could not be read (for a listing's `warnings`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CalendarWarning {
@@ -179,9 +186,15 @@ pub struct Calendars {
     resolver: Resolver,
     allow_private: bool,
     sealer: Arc<Sealer>,
-    sources: Mutex<HashMap<Uuid, (String, String, Arc<Source>)>>,
+    sources: Mutex<HashMap<Uuid, BuiltSource>>,
     cache: Mutex<HashMap<Uuid, Arc<Entry>>>,
+    /// Per connection: the last outcome this process recorded (`None`: a success) and when.
+    recorded: Mutex<HashMap<Uuid, (Option<String>, Instant)>>,
 }
+
+/// How often a connection whose reads keep going the same way has its status written again
+/// (so `last_synced_at` stays current without a write per read).
+const RECORD_EVERY: Duration = Duration::from_secs(30);
 
 impl std::fmt::Debug for Calendars {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -205,6 +218,7 @@ impl Calendars {
             sealer,
             sources: Mutex::default(),
             cache: Mutex::default(),
+            recorded: Mutex::default(),
         }
     }
 
@@ -228,11 +242,11 @@ impl Calendars {
     /// floating zone stay the same).
     async fn source(&self, connection: &CalendarConnection, zone: &TimeZone) -> Result<Arc<Source>, String> {
         let zone_name = zone.iana_name().unwrap_or("UTC").to_owned();
-        if let Some((sealed, cached_zone, source)) = self.sources.lock().expect("sources").get(&connection.id)
-            && *sealed == connection.credentials_sealed
-            && *cached_zone == zone_name
+        if let Some(built) = self.sources.lock().expect("sources").get(&connection.id)
+            && built.sealed == connection.credentials_sealed
+            && built.zone == zone_name
         {
-            return Ok(source.clone());
+            return Ok(built.source.clone());
         }
         let credentials = self.credentials(connection)?;
         let source = match credentials {
@@ -271,7 +285,9 @@ impl Calendars {
         if sources.len() >= MAX_CACHED {
             sources.clear();
         }
-        sources.insert(connection.id, (connection.credentials_sealed.clone(), zone_name, source.clone()));
+        let built =
+            BuiltSource { sealed: connection.credentials_sealed.clone(), zone: zone_name, source: source.clone() };
+        sources.insert(connection.id, built);
         Ok(source)
     }
 
@@ -325,22 +341,35 @@ impl Calendars {
             Ok(source) => source.busy(range).await.map_err(|e| e.to_string()),
             Err(e) => Err(e),
         };
-        let (store, org, id) = (store.clone(), connection.organization_id, connection.id);
-        let outcome = result.as_ref().map(|_| Timestamp::now()).map_err(Clone::clone);
-        let changed = match &outcome {
-            Ok(_) => connection.last_error.is_some() || connection.status != slotd_store::SyncStatus::Ok,
-            Err(e) => connection.last_error.as_deref() != Some(e.as_str()),
-        };
-        tokio::spawn(async move {
-            let recorded = store.record_calendar_sync(org, id, outcome.as_ref().map(|t| *t).map_err(String::as_str));
-            if let Err(e) = recorded.await {
-                tracing::warn!(calendar = %id, error = %e, "could not record a calendar read");
+        let (org, id) = (connection.organization_id, connection.id);
+        let error = result.as_ref().err().cloned();
+        let due = {
+            let mut recorded = self.recorded.lock().expect("recorded outcomes");
+            let due = recorded.get(&id).is_none_or(|(last, at)| *last != error || at.elapsed() >= RECORD_EVERY);
+            if due {
+                if recorded.len() >= MAX_CACHED {
+                    recorded.clear();
+                }
+                recorded.insert(id, (error.clone(), Instant::now()));
             }
-        });
-        if let Err(e) = &result
-            && changed
-        {
-            tracing::warn!(calendar = %id, error = %e, "a calendar connection could not be read");
+            due
+        };
+        if due {
+            if let Some(e) = &error {
+                tracing::warn!(calendar = %id, error = %e, "a calendar connection could not be read");
+            }
+            let store = store.clone();
+            let outcome = match error {
+                None => Ok(Timestamp::now()),
+                Some(e) => Err(e),
+            };
+            tokio::spawn(async move {
+                if let Err(e) =
+                    store.record_calendar_sync(org, id, outcome.as_ref().map(|t| *t).map_err(String::as_str)).await
+                {
+                    tracing::warn!(calendar = %id, error = %e, "could not record a calendar read");
+                }
+            });
         }
         result
     }

@@ -33,13 +33,47 @@ const MAX_GOOGLE_CALENDARS: usize = 200;
 /// How long a Google consent link works.
 const STATE_LIFETIME: SignedDuration = SignedDuration::from_mins(30);
 
+/// What kind of calendar a connection reads.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CalendarKindName {
+    /// A CalDAV calendar (read and, with `write_back`, written).
+    Caldav,
+    /// An iCalendar feed (read only).
+    Ics,
+    /// Google Calendar.
+    Google,
+}
+
+/// What a commit does when the calendar cannot be read.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OnErrorName {
+    /// Answer `503 calendar_unavailable` (the default).
+    Fail,
+    /// Go on without this calendar.
+    Ignore,
+}
+
+/// How a connection's last read went.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncStatusName {
+    /// Read successfully.
+    Ok,
+    /// The last read failed (`last_error` says why).
+    Error,
+    /// Not read yet.
+    Pending,
+}
+
 /// A calendar connection as the API shows it (never its credentials).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CalendarView {
     id: Uuid,
     host_id: Uuid,
     /// `caldav`, `ics` or `google`.
-    #[schema(example = "caldav")]
+    #[schema(value_type = CalendarKindName)]
     kind: &'static str,
     /// A CalDAV connection's calendar URL (as discovered); an ICS feed's URL, masked (a feed's
     /// address is often its secret); null for Google.
@@ -52,10 +86,10 @@ pub struct CalendarView {
     write_back: bool,
     /// What a commit does when this calendar cannot be read: `fail` (answer 503
     /// calendar_unavailable) or `ignore` (go on without it).
-    #[schema(example = "fail")]
+    #[schema(value_type = OnErrorName)]
     on_error: &'static str,
     /// How the last read went: `ok`, `error` or `pending` (not read yet).
-    #[schema(example = "ok")]
+    #[schema(value_type = SyncStatusName)]
     status: &'static str,
     /// When it was last read successfully.
     #[schema(value_type = Option<String>, format = DateTime)]
@@ -100,7 +134,7 @@ pub struct CalendarList {
 #[serde(deny_unknown_fields)]
 pub struct CreateCalendar {
     /// `caldav`, `ics` or `google`.
-    #[schema(example = "caldav")]
+    #[schema(value_type = CalendarKindName)]
     kind: String,
     /// CalDAV: the server's, principal's or calendar's address (the calendar is discovered).
     /// ICS: the feed's address.
@@ -121,6 +155,7 @@ pub struct CreateCalendar {
     /// Write the host's confirmed bookings into this calendar (default false; not for ICS).
     write_back: Option<bool>,
     /// `fail` (default) or `ignore`: what a commit does when this calendar cannot be read.
+    #[schema(value_type = Option<OnErrorName>)]
     on_error: Option<String>,
 }
 
@@ -516,6 +551,7 @@ pub struct AuthorizeParams {
     /// Write the host's confirmed bookings into the calendar (default false).
     write_back: Option<bool>,
     /// `fail` (default) or `ignore`.
+    #[param(value_type = Option<OnErrorName>)]
     on_error: Option<String>,
 }
 
