@@ -1,26 +1,20 @@
-//! Google Calendar against a fake Google on 127.0.0.1 that answers in the documented shapes of
-//! the Calendar API v3 (`freeBusy`, `events` insert/patch/delete, its error bodies) and of the
-//! OAuth 2.0 token endpoint, and records every request: busy time across calendars and windows,
-//! write-back, token refresh on `401`, backoff on rate limits, and the connect flow.
+//! Google Calendar against a fake Google on 127.0.0.1 (`common/google_fake.rs`) that answers
+//! in the documented shapes of the Calendar API v3 (`freeBusy`, `events` insert/patch/delete,
+//! its error bodies) and of the OAuth 2.0 token endpoint, and records every request: busy time
+//! across calendars and windows, write-back, token refresh on `401`, backoff on rate limits, and
+//! the connect flow.
+
+mod common;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::Method;
+use common::google_fake::{CLIENT_ID, CLIENT_SECRET, CODE, CODE_REFRESH_TOKEN, FakeGoogle, REDIRECT, REFRESH_TOKEN};
 use jiff::Timestamp;
-use serde_json::{Value, json};
+use serde_json::json;
 use slotd_calendar::google::{GoogleCalendar, authorize_url, event_id, exchange_code};
 use slotd_calendar::{BusySource, CalendarError, CalendarEvent, EventSink, Interval};
-
-const CLIENT_ID: &str = "client-123.apps.googleusercontent.com";
-const CLIENT_SECRET: &str = "GOCSPX-very-secret";
-const REFRESH_TOKEN: &str = "1//refresh-token-abc";
-const CODE: &str = "4/auth-code-xyz";
-const REDIRECT: &str = "https://slotd.example/connect/google/callback";
 
 fn ts(s: &str) -> Timestamp {
     s.parse().unwrap()
@@ -28,238 +22,6 @@ fn ts(s: &str) -> Timestamp {
 
 fn iv(start: &str, end: &str) -> Interval {
     Interval::new(ts(start), ts(end)).unwrap()
-}
-
-/// One request the fake received.
-#[derive(Clone, Debug)]
-struct Recorded {
-    method: Method,
-    path: String,
-    authorization: Option<String>,
-    body: String,
-}
-
-impl Recorded {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap()
-    }
-}
-
-#[derive(Default)]
-struct FakeState {
-    requests: Vec<Recorded>,
-    issued: u32,
-    valid_token: Option<String>,
-    busy: HashMap<String, Vec<Interval>>,
-    /// Events by (calendar, id); a deleted one stays with `status: cancelled`, as in Google.
-    events: HashMap<(String, String), Value>,
-    /// The next this many API calls are rate limited with this status (403 or 429).
-    rate_limit_next: u32,
-    rate_limit_status: u16,
-    /// Sent with rate-limit answers.
-    retry_after: Option<u64>,
-    /// The next PATCH answers 404, as if the event were made by someone else just after.
-    hide_next_patch: bool,
-    /// The next freeBusy answer is 2 MB.
-    huge_next: bool,
-}
-
-type Shared = Arc<Mutex<FakeState>>;
-
-struct FakeGoogle {
-    base: String,
-    state: Shared,
-}
-
-impl FakeGoogle {
-    async fn start() -> FakeGoogle {
-        let state: Shared = Arc::default();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let router = Router::new().fallback(handle).with_state(state.clone());
-        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-        FakeGoogle { base, state }
-    }
-
-    fn client(&self, calendar_ids: &[&str]) -> GoogleCalendar {
-        self.client_with(REFRESH_TOKEN, calendar_ids)
-    }
-
-    fn client_with(&self, refresh_token: &str, calendar_ids: &[&str]) -> GoogleCalendar {
-        GoogleCalendar::new(
-            reqwest::Client::new(),
-            self.base.clone(),
-            self.base.clone(),
-            CLIENT_ID,
-            CLIENT_SECRET,
-            refresh_token,
-            calendar_ids.iter().map(|s| s.to_string()).collect(),
-        )
-        .with_backoff(Duration::from_millis(5), 3)
-    }
-
-    fn set_busy(&self, calendar: &str, busy: Vec<Interval>) {
-        self.state.lock().unwrap().busy.insert(calendar.to_owned(), busy);
-    }
-
-    fn requests(&self, path: &str) -> Vec<Recorded> {
-        self.state.lock().unwrap().requests.iter().filter(|r| r.path == path).cloned().collect()
-    }
-
-    fn api_requests(&self) -> Vec<Recorded> {
-        self.state.lock().unwrap().requests.iter().filter(|r| r.path.starts_with("/calendar/")).cloned().collect()
-    }
-}
-
-fn json_response(status: u16, body: Value) -> Response {
-    (
-        StatusCode::from_u16(status).unwrap(),
-        [(header::CONTENT_TYPE, "application/json; charset=UTF-8")],
-        body.to_string(),
-    )
-        .into_response()
-}
-
-/// Google's API error body.
-fn google_error(status: u16, reason: &str, message: &str) -> Response {
-    json_response(
-        status,
-        json!({"error": {"code": status, "message": message,
-            "errors": [{"domain": if reason.contains("RateLimit") { "usageLimits" } else { "global" },
-                        "reason": reason, "message": message}]}}),
-    )
-}
-
-async fn handle(State(state): State<Shared>, method: Method, uri: Uri, headers: HeaderMap, body: String) -> Response {
-    let path = uri.path().to_owned();
-    let authorization = headers.get(header::AUTHORIZATION).map(|v| v.to_str().unwrap().to_owned());
-    let mut s = state.lock().unwrap();
-    s.requests.push(Recorded {
-        method: method.clone(),
-        path: path.clone(),
-        authorization: authorization.clone(),
-        body: body.clone(),
-    });
-
-    if path == "/token" && method == Method::POST {
-        let form: HashMap<String, String> = form_urlencoded::parse(body.as_bytes()).into_owned().collect();
-        let field = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
-        if field("client_id") != CLIENT_ID || field("client_secret") != CLIENT_SECRET {
-            return json_response(401, json!({"error": "invalid_client", "error_description": "Unauthorized"}));
-        }
-        return match field("grant_type") {
-            "refresh_token" if field("refresh_token") == REFRESH_TOKEN => {
-                s.issued += 1;
-                let token = format!("ya29.access-{}", s.issued);
-                s.valid_token = Some(token.clone());
-                json_response(
-                    200,
-                    json!({"access_token": token, "expires_in": 3599, "token_type": "Bearer",
-                           "scope": "https://www.googleapis.com/auth/calendar"}),
-                )
-            }
-            "authorization_code" if field("code") == CODE && field("redirect_uri") == REDIRECT => json_response(
-                200,
-                json!({"access_token": "ya29.from-code", "expires_in": 3599, "token_type": "Bearer",
-                       "refresh_token": "1//refresh-from-code", "scope": "https://www.googleapis.com/auth/calendar"}),
-            ),
-            "refresh_token" => json_response(
-                400,
-                json!({"error": "invalid_grant", "error_description": "Token has been expired or revoked."}),
-            ),
-            _ => json_response(400, json!({"error": "invalid_grant", "error_description": "Malformed auth code."})),
-        };
-    }
-
-    if !path.starts_with("/calendar/v3/") {
-        return google_error(404, "notFound", "Not Found");
-    }
-    let expected = s.valid_token.as_ref().map(|t| format!("Bearer {t}"));
-    if authorization.is_none() || authorization != expected {
-        return google_error(401, "authError", "Invalid Credentials");
-    }
-    if s.rate_limit_next > 0 {
-        s.rate_limit_next -= 1;
-        let status = if s.rate_limit_status == 429 { 429 } else { 403 };
-        let mut response = google_error(status, "rateLimitExceeded", "Rate Limit Exceeded");
-        if let Some(secs) = s.retry_after {
-            response.headers_mut().insert(header::RETRY_AFTER, secs.into());
-        }
-        return response;
-    }
-
-    if path == "/calendar/v3/freeBusy" && method == Method::POST {
-        if std::mem::take(&mut s.huge_next) {
-            let padding = "x".repeat(2 * 1024 * 1024);
-            return json_response(200, json!({"kind": "calendar#freeBusy", "padding": padding}));
-        }
-        let request: Value = serde_json::from_str(&body).unwrap();
-        let window = iv(request["timeMin"].as_str().unwrap(), request["timeMax"].as_str().unwrap());
-        let mut calendars = serde_json::Map::new();
-        for item in request["items"].as_array().unwrap() {
-            let id = item["id"].as_str().unwrap();
-            if id.starts_with("missing") {
-                calendars
-                    .insert(id.into(), json!({"errors": [{"domain": "global", "reason": "notFound"}], "busy": []}));
-                continue;
-            }
-            // Google clips busy periods to the window asked about.
-            let busy: Vec<Value> = s
-                .busy
-                .get(id)
-                .into_iter()
-                .flatten()
-                .filter(|b| b.overlaps(&window))
-                .map(|b| json!({"start": b.start.max(window.start).to_string(), "end": b.end.min(window.end).to_string()}))
-                .collect();
-            calendars.insert(id.into(), json!({"busy": busy}));
-        }
-        return json_response(
-            200,
-            json!({"kind": "calendar#freeBusy", "timeMin": request["timeMin"], "timeMax": request["timeMax"],
-                   "calendars": calendars}),
-        );
-    }
-
-    // /calendar/v3/calendars/{cal}/events[/{id}]
-    let segments: Vec<&str> = path.trim_start_matches("/calendar/v3/calendars/").split('/').collect();
-    match (&method, segments.as_slice()) {
-        (&Method::POST, [cal, "events"]) => {
-            let event: Value = serde_json::from_str(&body).unwrap();
-            let key = (cal.to_string(), event["id"].as_str().unwrap().to_owned());
-            if s.events.contains_key(&key) {
-                return google_error(409, "duplicate", "The requested identifier already exists.");
-            }
-            s.events.insert(key, event.clone());
-            json_response(200, event)
-        }
-        (&Method::PATCH, [cal, "events", id]) => {
-            let key = (cal.to_string(), id.to_string());
-            let patch: Value = serde_json::from_str(&body).unwrap();
-            if std::mem::take(&mut s.hide_next_patch) {
-                return google_error(404, "notFound", "Not Found");
-            }
-            let Some(event) = s.events.get_mut(&key) else { return google_error(404, "notFound", "Not Found") };
-            for (k, v) in patch.as_object().unwrap() {
-                event[k] = v.clone();
-            }
-            json_response(200, event.clone())
-        }
-        (&Method::DELETE, [cal, "events", id]) => {
-            let key = (cal.to_string(), id.to_string());
-            match s.events.get_mut(&key) {
-                Some(event) if event["status"] == "cancelled" => {
-                    google_error(410, "deleted", "Resource has been deleted")
-                }
-                Some(event) => {
-                    event["status"] = json!("cancelled");
-                    StatusCode::NO_CONTENT.into_response()
-                }
-                None => google_error(404, "notFound", "Not Found"),
-            }
-        }
-        _ => google_error(404, "notFound", "Not Found"),
-    }
 }
 
 #[tokio::test]
@@ -455,7 +217,7 @@ async fn a_401_refreshes_the_token_once_and_the_retry_carries_the_new_one() {
     assert_eq!(fake.requests("/token").len(), 1);
 
     // Google revokes the access token before it expires.
-    fake.state.lock().unwrap().valid_token = None;
+    fake.expire_access_tokens();
     google.busy(range).await.unwrap();
 
     let tokens = fake.requests("/token");
@@ -535,7 +297,7 @@ async fn the_connect_flow_builds_the_consent_url_and_trades_the_code_for_a_refre
 
     let client = reqwest::Client::new();
     let refresh = exchange_code(&client, &fake.base, CLIENT_ID, CLIENT_SECRET, CODE, REDIRECT).await.unwrap();
-    assert_eq!(refresh, "1//refresh-from-code");
+    assert_eq!(refresh, CODE_REFRESH_TOKEN);
     let form: HashMap<String, String> =
         form_urlencoded::parse(fake.requests("/token")[0].body.as_bytes()).into_owned().collect();
     assert_eq!(form["grant_type"], "authorization_code");

@@ -40,7 +40,7 @@ const FILL_BEFORE: SignedDuration = SignedDuration::from_hours(24);
 /// How far past a listing's range a cache fill reads.
 const FILL_AFTER: SignedDuration = SignedDuration::from_hours(24 * 14);
 /// The longest a listing waits for one calendar before it answers with a warning.
-const LISTING_WAIT: Duration = Duration::from_secs(10);
+const LISTING_WAIT: Duration = Duration::from_secs(5);
 /// Connections one process keeps busy time of; past it the cache starts afresh.
 const MAX_CACHED: usize = 10_000;
 
@@ -432,7 +432,14 @@ impl Calendars {
                 return answer_of(fetched);
             }
         }
-        let _guard = entry.filling.lock().await;
+        let slow = || {
+            let last = current.as_ref().map(answer_of).map(|(busy, _)| busy).unwrap_or_default();
+            (last, Some(format!("the calendar did not answer within {} s", LISTING_WAIT.as_secs())))
+        };
+        let waited = Instant::now();
+        let Ok(guard) = tokio::time::timeout(LISTING_WAIT, entry.filling.clone().lock_owned()).await else {
+            return slow();
+        };
         // Another reader may have filled it while this one waited.
         if let Some(fetched) = entry.current.lock().expect("calendar entry").as_ref()
             && usable(fetched, ttl.max(Duration::from_millis(1)))
@@ -444,11 +451,17 @@ impl Calendars {
             start: range.start.checked_sub(FILL_BEFORE).unwrap_or(range.start),
             end: range.end.checked_add(FILL_AFTER).unwrap_or(range.end),
         };
-        match tokio::time::timeout(LISTING_WAIT, self.fill(&entry, store, connection, &zone, covered)).await {
-            Ok(fetched) => answer_of(&fetched),
-            Err(_) => {
-                (Arc::default(), Some(format!("the calendar did not answer within {} s", LISTING_WAIT.as_secs())))
-            }
+        // The read runs in a task of its own: a listing stops waiting for a slow calendar after
+        // LISTING_WAIT, while the read goes on and stores what it gets for the next listings.
+        let (this, store, connection) = (self.clone(), store.clone(), connection.clone());
+        let read = tokio::spawn(async move {
+            let _guard = guard;
+            this.fill(&entry, &store, &connection, &zone, covered).await
+        });
+        match tokio::time::timeout(LISTING_WAIT.saturating_sub(waited.elapsed()), read).await {
+            Ok(Ok(fetched)) => answer_of(&fetched),
+            Ok(Err(e)) => (Arc::default(), Some(format!("the calendar read failed: {e}"))),
+            Err(_) => slow(),
         }
     }
 

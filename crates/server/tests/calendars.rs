@@ -35,6 +35,7 @@ mod cached {
     on_both_backends!(
         spawn = cached_app;
         a_slot_listed_free_then_made_busy_in_radicale_answers_409_at_commit_and_writes_nothing,
+        a_slow_calendar_makes_a_listing_warn_after_5_s_and_its_late_answer_serves_the_next_listings,
     );
 }
 
@@ -543,4 +544,34 @@ async fn a_booking_committed_while_no_worker_runs_is_written_back_when_one_start
     running.await.unwrap();
     let (_, listing) = dav("PROPFIND", &work, None).await;
     assert_eq!(slotd_events(&listing), 1);
+}
+
+async fn a_slow_calendar_makes_a_listing_warn_after_5_s_and_its_late_answer_serves_the_next_listings(app: &TestApp) {
+    // The feed answers at once when it is connected, then takes 8 s once, then answers at once.
+    let feed = Receiver::scripted(|n| Reply {
+        status: 200,
+        headers: vec![("content-type", "text/calendar".to_owned())],
+        body: FEED.to_owned(),
+        delay: if n == 1 { Duration::from_secs(8) } else { Duration::ZERO },
+    })
+    .await;
+    let (host, event_type) = bookable(app, "Ada").await;
+    let url = format!("http://127.0.0.1:{}/feed.ics", feed.port);
+    let connection = app
+        .expect(Method::POST, &format!("/v1/hosts/{host}/calendars"), Some(json!({ "kind": "ics", "url": url })), 201)
+        .await;
+
+    let asked = Instant::now();
+    let listed = slots(app, &event_type).await;
+    let took = asked.elapsed();
+    assert!(took >= Duration::from_secs(4) && took < Duration::from_secs(8), "answered after {took:?}");
+    assert_eq!(listed["warnings"][0]["calendar_id"], connection["id"], "{listed}");
+    assert!(listed["warnings"][0]["detail"].as_str().unwrap().contains("did not answer within 5 s"), "{listed}");
+    assert_eq!(times(&listed), day_except(&[]), "nothing is known of the calendar yet");
+
+    // The read went on; once it is in, listings use it (from the cache, without asking again).
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(starts(app, &event_type).await, day_except(&["09:00"]));
+    assert_eq!(starts(app, &event_type).await, day_except(&["09:00"]));
+    assert_eq!(feed.received().len(), 2, "one read at creation, one for the listings");
 }
