@@ -406,14 +406,31 @@ impl CalDav {
         username: &str,
         password: &str,
     ) -> Result<Vec<CalendarInfo>, CalendarError> {
+        CalDav::discover_vetted(client, server_url, username, password, &|_| Ok(())).await
+    }
+
+    /// [`CalDav::discover`], with every URL the server points to (principal, calendar home)
+    /// passed to `vet` before anything is sent there: a server's hrefs may name any address,
+    /// and the caller's guard decides which may be reached. A refusal is
+    /// [`CalendarError::Unreachable`] with `vet`'s reason.
+    pub async fn discover_vetted(
+        client: &reqwest::Client,
+        server_url: &str,
+        username: &str,
+        password: &str,
+        vet: &(dyn Fn(&Url) -> Result<(), String> + Send + Sync),
+    ) -> Result<Vec<CalendarInfo>, CalendarError> {
         let auth = (username, password);
         let start = parse_url(server_url)?;
+        let checked = |url: &Url| vet(url).map_err(CalendarError::Unreachable);
+        checked(&start)?;
 
         let principal =
             match own_response(propfind(client, auth, &start, "0", &[(DAV, "current-user-principal")]).await?) {
                 Some(response) => response.href_prop(DAV, "current-user-principal")?.unwrap_or(start.clone()),
                 None => start.clone(),
             };
+        checked(&principal)?;
 
         let home = match own_response(propfind(client, auth, &principal, "0", &[(CALDAV, "calendar-home-set")]).await?)
         {
@@ -421,6 +438,7 @@ impl CalDav {
             None => principal.clone(),
         };
         let home = as_collection(home);
+        checked(&home)?;
 
         let members = propfind(
             client,

@@ -284,3 +284,39 @@ async fn an_answer_over_the_size_cap_is_too_large_with_or_without_a_content_leng
         assert!(matches!(error, CalendarError::TooLarge(_)), "chunked={chunked}: {error:?}");
     }
 }
+
+/// A server whose principal lives, it says, on a private address: discovery asks the caller's
+/// guard before going there, and a refusal stops it before any request is sent (nothing is ever
+/// sent beyond this loopback server).
+#[tokio::test]
+async fn discovery_asks_the_guard_before_following_an_href_to_another_address() {
+    use std::sync::{Arc, Mutex};
+    let requests = Arc::new(Mutex::new(0usize));
+    let counted = requests.clone();
+    let app = axum::Router::new().fallback(move || {
+        let counted = counted.clone();
+        async move {
+            *counted.lock().unwrap() += 1;
+            let body = r#"<?xml version="1.0"?><d:multistatus xmlns:d="DAV:"><d:response><d:href>/</d:href>
+<d:propstat><d:prop><d:current-user-principal><d:href>http://10.0.0.1/principal/</d:href></d:current-user-principal>
+</d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response></d:multistatus>"#;
+            (axum::http::StatusCode::MULTI_STATUS, [("content-type", "application/xml")], body)
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let seen = Mutex::new(Vec::new());
+    let vet = |url: &reqwest::Url| {
+        seen.lock().unwrap().push(url.to_string());
+        match url.host_str() {
+            Some("127.0.0.1") => Ok(()),
+            other => Err(format!("refused by the guard: {other:?}")),
+        }
+    };
+    let error = CalDav::discover_vetted(&reqwest::Client::new(), &base, USER, PASSWORD, &vet).await.unwrap_err();
+    assert!(error.to_string().contains("refused by the guard"), "{error}");
+    assert_eq!(*requests.lock().unwrap(), 1, "only the start URL was asked");
+    assert_eq!(*seen.lock().unwrap(), vec![base.clone(), "http://10.0.0.1/principal/".to_owned()]);
+}

@@ -39,6 +39,8 @@ use crate::ssrf::Resolver;
 const FILL_BEFORE: SignedDuration = SignedDuration::from_hours(24);
 /// How far past a listing's range a cache fill reads.
 const FILL_AFTER: SignedDuration = SignedDuration::from_hours(24 * 14);
+/// The longest range one cache fill reads (a listing's range is at most 93 days, plus the margins).
+const MAX_FILL: SignedDuration = SignedDuration::from_hours(24 * 150);
 /// The longest a listing waits for one calendar before it answers with a warning.
 const LISTING_WAIT: Duration = Duration::from_secs(5);
 /// Connections one process keeps busy time of; past it the cache starts afresh.
@@ -151,11 +153,13 @@ pub struct CalendarWarning {
     pub detail: String,
 }
 
-/// Why a live read refused a commit.
+/// A connection a live read could not read (its host cannot be confirmed free).
 #[derive(Clone, Debug)]
 pub struct Unavailable {
     /// The connection that could not be read.
     pub calendar_id: Uuid,
+    /// Its host.
+    pub host_id: Uuid,
     /// What went wrong.
     pub detail: String,
 }
@@ -238,10 +242,26 @@ impl Calendars {
         crate::ssrf::check(url, &self.resolver, self.allow_private).await.map(|_| ())
     }
 
+    /// Checks a URL a calendar server pointed to, before anything is sent there: its shape, and
+    /// for an IP literal (which the guarded resolver never sees) the address itself. Names are
+    /// vetted by the guarded resolver when the connection is made.
+    pub fn vet_before_connect(&self, url: &reqwest::Url) -> Result<(), String> {
+        let target = slotd_core::webhook::check_webhook_url(url.as_str()).map_err(|e| e.to_string())?;
+        if let Some(ip) = target.is_ip_literal {
+            crate::ssrf::vet(&target.host, &[ip], self.allow_private)?;
+        }
+        Ok(())
+    }
+
     /// The connection's source, built from its sealed credentials (and kept while they and the
     /// floating zone stay the same).
     async fn source(&self, connection: &CalendarConnection, zone: &TimeZone) -> Result<Arc<Source>, String> {
-        let zone_name = zone.iana_name().unwrap_or("UTC").to_owned();
+        // Only an ICS feed reads floating times in the host's zone; the other kinds' sources do
+        // not depend on it (so a write-back in UTC reuses a listing's source, and its token).
+        let zone_name = match connection.kind {
+            CalendarKind::Ics => zone.iana_name().unwrap_or("UTC").to_owned(),
+            CalendarKind::CalDav | CalendarKind::Google => String::new(),
+        };
         if let Some(built) = self.sources.lock().expect("sources").get(&connection.id)
             && built.sealed == connection.credentials_sealed
             && built.zone == zone_name
@@ -358,15 +378,13 @@ impl Calendars {
             if let Some(e) = &error {
                 tracing::warn!(calendar = %id, error = %e, "a calendar connection could not be read");
             }
-            let store = store.clone();
-            let outcome = match error {
-                None => Ok(Timestamp::now()),
-                Some(e) => Err(e),
-            };
+            let (store, at) = (store.clone(), Timestamp::now());
             tokio::spawn(async move {
-                if let Err(e) =
-                    store.record_calendar_sync(org, id, outcome.as_ref().map(|t| *t).map_err(String::as_str)).await
-                {
+                let outcome = match &error {
+                    None => Ok(()),
+                    Some(e) => Err(e.as_str()),
+                };
+                if let Err(e) = store.record_calendar_sync(org, id, at, outcome).await {
                     tracing::warn!(calendar = %id, error = %e, "could not record a calendar read");
                 }
             });
@@ -418,7 +436,7 @@ impl Calendars {
             if usable(fetched, ttl) {
                 return answer_of(fetched);
             }
-            if !ttl.is_zero() && usable(fetched, ttl * 2) {
+            if !ttl.is_zero() && usable(fetched, ttl.saturating_mul(2)) {
                 // Stale: answer with it and let one background task read it again.
                 if let Ok(guard) = entry.filling.clone().try_lock_owned() {
                     let (this, store, connection, covered) =
@@ -447,10 +465,19 @@ impl Calendars {
         {
             return answer_of(fetched);
         }
-        let covered = Interval {
+        let mut covered = Interval {
             start: range.start.checked_sub(FILL_BEFORE).unwrap_or(range.start),
             end: range.end.checked_add(FILL_AFTER).unwrap_or(range.end),
         };
+        // Listings of different weeks must not keep evicting each other: the read covers what
+        // the cache held as well, as long as that stays within MAX_FILL.
+        if let Some(held) = &current {
+            let hull =
+                Interval { start: held.covered.start.min(covered.start), end: held.covered.end.max(covered.end) };
+            if hull.duration() <= MAX_FILL {
+                covered = hull;
+            }
+        }
         // The read runs in a task of its own: a listing stops waiting for a slow calendar after
         // LISTING_WAIT, while the read goes on and stores what it gets for the next listings.
         let (this, store, connection) = (self.clone(), store.clone(), connection.clone());
@@ -489,20 +516,21 @@ impl Calendars {
         fetched
     }
 
-    /// Busy time of `connections` over `range`, read live (a commit). A connection that cannot
-    /// be read is an error unless it is set to `on_error: ignore`.
+    /// Busy time of `connections` over `range`, read live (a commit), and the connections that
+    /// could not be read and are not set to be ignored (their hosts cannot be confirmed free).
     pub async fn live_busy(
         &self,
         store: &Store,
         connections: &[CalendarConnection],
         zone_of: impl Fn(Uuid) -> TimeZone,
         range: Interval,
-    ) -> Result<Vec<(Uuid, Interval)>, Unavailable> {
+    ) -> (Vec<(Uuid, Interval)>, Vec<Unavailable>) {
         let reads = connections.iter().map(|c| {
             let zone = zone_of(c.host_id);
             async move { (c, self.read(store, c, &zone, range).await) }
         });
         let mut busy = Vec::new();
+        let mut unavailable = Vec::new();
         for (connection, result) in futures_util::future::join_all(reads).await {
             match result {
                 Ok(intervals) => {
@@ -510,10 +538,12 @@ impl Calendars {
                     busy.extend(intervals.into_iter().filter(|i| i.overlaps(&range)).map(|i| (connection.host_id, i)));
                 }
                 Err(_) if connection.on_error == OnError::Ignore => {}
-                Err(detail) => return Err(Unavailable { calendar_id: connection.id, detail }),
+                Err(detail) => {
+                    unavailable.push(Unavailable { calendar_id: connection.id, host_id: connection.host_id, detail })
+                }
             }
         }
-        Ok(busy)
+        (busy, unavailable)
     }
 
     /// Drops the cached copy of a connection when a live read of `range` found other busy time.
@@ -524,8 +554,10 @@ impl Calendars {
         if covered.start > range.start || covered.end < range.end {
             return;
         }
-        let mut seen: Vec<Interval> = cached.iter().copied().filter(|i| i.overlaps(&range)).collect();
-        let mut now: Vec<Interval> = live.iter().copied().filter(|i| i.overlaps(&range)).collect();
+        // Clipped to the range: a source may cut busy periods at the edges of the window asked.
+        let clip = |i: &Interval| Interval::new(i.start.max(range.start), i.end.min(range.end));
+        let mut seen: Vec<Interval> = cached.iter().filter_map(clip).collect();
+        let mut now: Vec<Interval> = live.iter().filter_map(clip).collect();
         slotd_core::interval::merge(&mut seen);
         slotd_core::interval::merge(&mut now);
         if seen != now {
@@ -602,6 +634,28 @@ pub fn can_write(kind: CalendarKind) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn calendars(allow_private: bool) -> Calendars {
+        let resolver = Resolver::Static(Arc::new(HashMap::new()));
+        Calendars::new(CalendarSettings::default(), resolver, allow_private, Arc::new(Sealer::derive(b"k")))
+    }
+
+    #[test]
+    fn urls_a_calendar_server_points_to_are_vetted_before_any_connection() {
+        let guarded = calendars(false);
+        let url = |s: &str| reqwest::Url::parse(s).unwrap();
+        for refused in
+            ["http://10.0.0.1/p/", "http://169.254.169.254/latest/", "http://[::1]:8080/", "http://127.0.0.1/"]
+        {
+            let error = guarded.vet_before_connect(&url(refused)).unwrap_err();
+            assert!(error.contains("SSRF guard"), "{refused}: {error}");
+        }
+        assert!(guarded.vet_before_connect(&url("ftp://93.184.216.34/")).is_err());
+        // Public literals pass; names are vetted by the guarded resolver when connecting.
+        assert!(guarded.vet_before_connect(&url("https://93.184.216.34/dav/")).is_ok());
+        assert!(guarded.vet_before_connect(&url("https://dav.example.com/dav/")).is_ok());
+        assert!(calendars(true).vet_before_connect(&url("http://10.0.0.1/p/")).is_ok());
+    }
 
     fn iv(a: i64, b: i64) -> Interval {
         Interval::new(Timestamp::from_second(a).unwrap(), Timestamp::from_second(b).unwrap()).unwrap()

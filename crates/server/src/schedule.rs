@@ -12,7 +12,7 @@ use slotd_store::{EventType, Host, OrgId};
 use uuid::Uuid;
 
 use crate::app::AppState;
-use crate::calendars::{CalendarWarning, subtract};
+use crate::calendars::{CalendarWarning, Unavailable, subtract};
 use crate::error::{Alternative, ApiError};
 
 /// How calendar connections' busy time is read.
@@ -40,6 +40,9 @@ pub struct Schedule {
     same_type: Vec<Vec<SameTypeBooking>>,
     /// Calendar connections that could not be read (cached reads only).
     pub warnings: Vec<CalendarWarning>,
+    /// Calendar connections a live read could not read: their hosts take nothing in this
+    /// schedule (a commit that finds no host answers `503 calendar_unavailable`).
+    unreadable: Vec<Unavailable>,
 }
 
 /// Minutes as a signed duration.
@@ -113,6 +116,7 @@ impl Schedule {
         }
         calendars.retain(|c| index_of(c.host_id).is_some());
         let mut warnings = Vec::new();
+        let mut unreadable = Vec::new();
         if !calendars.is_empty() {
             let zone_of = |id: Uuid| index_of(id).map_or(TimeZone::UTC, |i| zones[i].clone());
             let calendar_busy = match read {
@@ -121,15 +125,18 @@ impl Schedule {
                     warnings = found;
                     busy
                 }
-                CalendarRead::Live => state
-                    .calendars
-                    .live_busy(&state.store, &calendars, zone_of, reach)
-                    .await
-                    .map_err(|e| ApiError::CalendarUnavailable {
-                        calendar_id: e.calendar_id,
-                        detail: format!("a calendar of the host could not be read to confirm the time: {}", e.detail),
-                    })?,
+                CalendarRead::Live => {
+                    let (busy, failed) = state.calendars.live_busy(&state.store, &calendars, zone_of, reach).await;
+                    unreadable = failed;
+                    busy
+                }
             };
+            // A host whose calendar cannot be read cannot be confirmed free at any time.
+            for failed in &unreadable {
+                if let Some(i) = index_of(failed.host_id) {
+                    busy[i].push(reach);
+                }
+            }
             // slotd's own bookings are in the database with their buffers; the events it wrote
             // for them are not busy time a second time (and a booking's own event never blocks
             // the booking itself, e.g. when it moves next to where it is).
@@ -139,7 +146,18 @@ impl Schedule {
                 if intervals.is_empty() {
                     continue;
                 }
-                let own: Vec<Interval> = held.iter().filter(|b| b.host_id == host.id).map(|b| b.block).collect();
+                // A booking of this event type gives its meeting time (its seats may share the
+                // start; the booking being moved may overlap it); others their whole block,
+                // which is busy anyway.
+                let duration = minutes(s.duration_minutes);
+                let own: Vec<Interval> = held
+                    .iter()
+                    .filter(|b| b.host_id == host.id)
+                    .map(|b| match b.event_type_id == event_type.id {
+                        true => Interval { start: b.start, end: b.start + duration },
+                        false => b.block,
+                    })
+                    .collect();
                 busy[i].extend(subtract(&intervals, &own));
             }
         }
@@ -154,7 +172,21 @@ impl Schedule {
                 busy[i].push(block.block);
             }
         }
-        Ok(Schedule { event_type, hosts, zones, busy, same_type, warnings })
+        Ok(Schedule { event_type, hosts, zones, busy, same_type, warnings, unreadable })
+    }
+
+    /// The `503 calendar_unavailable` of a commit that found no free host while some host's
+    /// calendar could not be read (`None`: every calendar was read, so the time is taken).
+    pub fn calendar_unavailable(&self) -> Option<ApiError> {
+        self.unreadable.first().map(|failed| {
+            tracing::warn!(calendar = %failed.calendar_id, detail = %failed.detail, "a commit could not read a calendar");
+            ApiError::CalendarUnavailable {
+                calendar_id: failed.calendar_id,
+                detail: "a calendar of the host could not be read, so this time cannot be confirmed free; try again \
+                         shortly (the connection's last_error says why)"
+                    .to_owned(),
+            }
+        })
     }
 
     /// The event type's rules in the engine's terms.

@@ -318,11 +318,14 @@ async fn with_radicale_stopped_listing_warns_and_commit_answers_503_unless_the_c
     let strict = connect_caldav(app, &strict_host, &radicale, json!({})).await;
     let lenient = connect_caldav(app, &lenient_host, &radicale, json!({ "on_error": "ignore" })).await;
     assert_eq!(lenient["on_error"], "ignore");
+    let booked = app.expect(Method::POST, "/v1/bookings", Some(booking_body(&strict_type, "15:00")), 201).await;
+    let manage_url = booked["links"]["manage"].as_str().unwrap().to_owned();
+    let token = manage_url.rsplit('/').next().unwrap().to_owned();
     radicale.stop();
 
     // The listing goes on without the calendar and names it.
     let listed = slots(app, &strict_type).await;
-    assert_eq!(times(&listed), day_except(&[]));
+    assert_eq!(times(&listed), day_except(&["14:30", "15:00", "15:30"]), "only the booking blocks");
     let warnings = listed["warnings"].as_array().unwrap();
     assert_eq!(warnings.len(), 1, "{listed}");
     assert_eq!(warnings[0]["calendar_id"], strict["id"]);
@@ -334,10 +337,41 @@ async fn with_radicale_stopped_listing_warns_and_commit_answers_503_unless_the_c
     let problem = expect_problem(response, 503, "calendar_unavailable", None).await;
     assert_eq!(problem["calendar_id"], strict["id"]);
     let bookings = app.expect(Method::GET, "/v1/bookings", None, 200).await;
-    assert_eq!(bookings["data"], json!([]));
+    assert_eq!(bookings["data"].as_array().unwrap().len(), 1, "only the booking made before: {bookings}");
 
-    // The connection shows what happened.
-    let shown = app.expect(Method::GET, &format!("/v1/hosts/{strict_host}/calendars/{}", id(&strict)), None, 200).await;
+    // The attendee's own routes too: the manage API and the hosted page refuse to move it.
+    let response = app
+        .client
+        .post(format!("{}/v1/manage/{token}/reschedule", app.base))
+        .json(&json!({ "start": at("11:00") }))
+        .send()
+        .await
+        .unwrap();
+    expect_problem(response, 503, "calendar_unavailable", None).await;
+    let response = app
+        .client
+        .post(format!("{}/manage/{token}/reschedule", app.base))
+        .form(&[("start", at("11:00"))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 503);
+    assert!(response.headers().get("retry-after").is_some());
+    let page = response.text().await.unwrap();
+    assert!(page.contains("calendar could not be checked"), "{page}");
+    let unchanged = app.expect(Method::GET, &format!("/v1/bookings/{}", id(&booked)), None, 200).await;
+    assert_eq!(unchanged["starts_at"], at("15:00"), "{unchanged}");
+
+    // The connection shows what happened (recorded beside the request, so it may take a moment).
+    let path = format!("/v1/hosts/{strict_host}/calendars/{}", id(&strict));
+    let deadline = Instant::now() + WAIT;
+    let shown = loop {
+        let shown = app.expect(Method::GET, &path, None, 200).await;
+        if shown["status"] == "error" || Instant::now() > deadline {
+            break shown;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert_eq!(shown["status"], "error", "{shown}");
     assert!(shown["last_error"].as_str().is_some_and(|e| e.contains("could not be reached")), "{shown}");
     assert!(shown["last_synced_at"].is_string(), "the last good read is kept: {shown}");

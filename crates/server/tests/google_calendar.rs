@@ -241,7 +241,8 @@ fn assert_view(fake: &FakeGoogle, connection: &Value) {
             "on_error",
             "status",
             "url",
-            "write_back"
+            "write_back",
+            "write_back_failing_since"
         ],
         "{connection}"
     );

@@ -137,6 +137,8 @@ pub struct CalendarConnection {
     pub last_synced_at: Option<Timestamp>,
     /// Why its last read failed (`None` after a success).
     pub last_error: Option<String>,
+    /// Since when every write-back attempt has failed (`None` while they succeed).
+    pub write_back_failing_since: Option<Timestamp>,
     /// When it was created.
     pub created_at: Timestamp,
     /// When it last changed.
@@ -162,9 +164,17 @@ pub struct NewCalendarConnection {
     pub first_read: Option<std::result::Result<Timestamp, String>>,
 }
 
+/// A connection's columns, with its write-back sink's failure streak (a new row has none).
 const COLUMNS: &str = "id, organization_id, host_id, kind, url, calendar_ids, credentials_sealed, \
      CAST(CASE WHEN write_back THEN 1 ELSE 0 END AS BIGINT) AS write_back_flag, on_error, status, last_synced_us, \
-     last_error, created_us, updated_us";
+     last_error, created_us, updated_us, CAST(NULL AS BIGINT) AS write_failing_since_us";
+
+/// [`COLUMNS`] of `calendar_connections c`, with the failure streak of its write-back sink.
+const READ_COLUMNS: &str = "c.id, c.organization_id, c.host_id, c.kind, c.url, c.calendar_ids, \
+     c.credentials_sealed, CAST(CASE WHEN c.write_back THEN 1 ELSE 0 END AS BIGINT) AS write_back_flag, c.on_error, \
+     c.status, c.last_synced_us, c.last_error, c.created_us, c.updated_us, \
+     (SELECT w.failing_since_us FROM webhook_endpoints w WHERE w.id = c.id AND w.deleted_us IS NULL) \
+     AS write_failing_since_us";
 
 fn connection_from_row(row: &AnyRow) -> Result<CalendarConnection> {
     let kind: String = row.try_get("kind")?;
@@ -172,6 +182,7 @@ fn connection_from_row(row: &AnyRow) -> Result<CalendarConnection> {
     let calendar_ids: String = row.try_get("calendar_ids")?;
     let write_back: i64 = row.try_get("write_back_flag")?;
     let synced: Option<i64> = row.try_get("last_synced_us")?;
+    let failing: Option<i64> = row.try_get("write_failing_since_us")?;
     Ok(CalendarConnection {
         id: parse_id(row.try_get("id")?)?,
         organization_id: OrgId(parse_id(row.try_get("organization_id")?)?),
@@ -186,6 +197,7 @@ fn connection_from_row(row: &AnyRow) -> Result<CalendarConnection> {
         status: SyncStatus::parse(row.try_get("status")?)?,
         last_synced_at: synced.map(from_us).transpose()?,
         last_error: row.try_get("last_error")?,
+        write_back_failing_since: failing.map(from_us).transpose()?,
         created_at: from_us(row.try_get("created_us")?)?,
         updated_at: from_us(row.try_get("updated_us")?)?,
     })
@@ -214,8 +226,8 @@ impl Store {
         };
         let row = sqlx::query(AssertSqlSafe(format!(
             "INSERT INTO calendar_connections (id, organization_id, host_id, kind, url, calendar_ids, \
-             credentials_sealed, write_back, on_error, status, last_synced_us, last_error, created_us, updated_us) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) RETURNING {COLUMNS}"
+             credentials_sealed, write_back, on_error, status, last_synced_us, last_error, checked_us, created_us, \
+             updated_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $11, $13, $13) RETURNING {COLUMNS}"
         )))
         .bind(id.to_string())
         .bind(org.0.to_string())
@@ -274,7 +286,8 @@ impl Store {
             return Ok(Vec::new());
         }
         let sql = format!(
-            "SELECT {COLUMNS} FROM calendar_connections WHERE organization_id = $1 AND host_id IN ({}) ORDER BY id",
+            "SELECT {READ_COLUMNS} FROM calendar_connections c WHERE c.organization_id = $1 AND c.host_id IN ({}) \
+         ORDER BY c.id",
             placeholders(2, host_ids.len())
         );
         let mut query = sqlx::query(AssertSqlSafe(sql)).bind(org.0.to_string());
@@ -287,7 +300,7 @@ impl Store {
     /// One connection of the organization (any host, live or not).
     pub async fn calendar_connection(&self, org: OrgId, id: Uuid) -> Result<Option<CalendarConnection>> {
         let row = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM calendar_connections WHERE organization_id = $1 AND id = $2"
+            "SELECT {READ_COLUMNS} FROM calendar_connections c WHERE c.organization_id = $1 AND c.id = $2"
         )))
         .bind(org.0.to_string())
         .bind(id.to_string())
@@ -326,30 +339,72 @@ impl Store {
         Ok(true)
     }
 
-    /// Records how a read of a connection went: `Ok(at)` a success at `at`, `Err` why it failed.
-    /// Only the status columns change (not `updated_at`, not the host's busy version).
+    /// Records how a read of a connection that finished at `at` went: `Ok(())` a success, `Err`
+    /// why it failed. Only the status columns change (not `updated_at`, not the host's busy
+    /// version), and only if no later read was recorded already (records may arrive out of order,
+    /// from several processes).
     pub async fn record_calendar_sync(
         &self,
         org: OrgId,
         id: Uuid,
-        outcome: std::result::Result<Timestamp, &str>,
+        at: Timestamp,
+        outcome: std::result::Result<(), &str>,
     ) -> Result<()> {
-        let query = match outcome {
-            Ok(at) => sqlx::query(
-                "UPDATE calendar_connections SET status = 'ok', last_synced_us = $3, last_error = NULL \
-                 WHERE organization_id = $1 AND id = $2",
-            )
-            .bind(org.0.to_string())
-            .bind(id.to_string())
-            .bind(to_us(at)),
-            Err(error) => sqlx::query(
-                "UPDATE calendar_connections SET status = 'error', last_error = $3 WHERE organization_id = $1 AND id = $2",
-            )
-            .bind(org.0.to_string())
-            .bind(id.to_string())
-            .bind(error.to_owned()),
+        let (status, synced, error) = match outcome {
+            Ok(()) => ("ok", Some(to_us(at)), None),
+            Err(error) => ("error", None, Some(error.to_owned())),
         };
-        query.execute(&self.pool).await?;
+        sqlx::query(
+            "UPDATE calendar_connections SET status = $3, last_synced_us = COALESCE($4, last_synced_us), \
+             last_error = $5, checked_us = $6 \
+             WHERE organization_id = $1 AND id = $2 AND (checked_us IS NULL OR checked_us <= $6)",
+        )
+        .bind(org.0.to_string())
+        .bind(id.to_string())
+        .bind(status)
+        .bind(synced)
+        .bind(error)
+        .bind(to_us(at))
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
+}
+
+/// Soft-deletes a connection's write-back sink (its attempt log stays; its url is freed).
+async fn delete_sink(tx: &mut sqlx::Transaction<'static, sqlx::Any>, org: OrgId, id: Uuid) -> Result<()> {
+    sqlx::query(
+        "UPDATE webhook_endpoints SET deleted_us = $3, url = $4 WHERE organization_id = $1 AND id = $2 \
+         AND kind = 'calendar' AND deleted_us IS NULL",
+    )
+    .bind(org.0.to_string())
+    .bind(id.to_string())
+    .bind(to_us(now()))
+    .bind(format!("calendar:{id}:deleted"))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Deletes every connection of a host being deleted, with their sinks, in its transaction.
+pub(crate) async fn delete_connections_of_host(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    org: OrgId,
+    host_id: Uuid,
+) -> Result<()> {
+    let ids: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM calendar_connections WHERE organization_id = $1 AND host_id = $2")
+            .bind(org.0.to_string())
+            .bind(host_id.to_string())
+            .fetch_all(&mut **tx)
+            .await?;
+    for id in ids {
+        delete_sink(tx, org, parse_id(&id)?).await?;
+    }
+    sqlx::query("DELETE FROM calendar_connections WHERE organization_id = $1 AND host_id = $2")
+        .bind(org.0.to_string())
+        .bind(host_id.to_string())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }

@@ -905,7 +905,9 @@ async fn update_endpoints(
 }
 
 /// Disables the enabled endpoints among `ids` (only those failing since before `threshold`,
-/// when given); returns (id, organization, url, kind) of each one disabled.
+/// when given); returns (id, organization, url, kind) of each one disabled. Calendar write-back
+/// sinks are never disabled: every booking change tries again, and the connection shows since
+/// when its writes fail.
 async fn disable_endpoints(
     tx: &mut Transaction<'static, Any>,
     ids: &[Uuid],
@@ -916,7 +918,7 @@ async fn disable_endpoints(
     let streak = if threshold.is_some() { "AND failing_since_us <= $3" } else { "" };
     let sql = format!(
         "UPDATE webhook_endpoints SET enabled = false, disabled_reason = $1, updated_us = $2 WHERE id IN ({}) \
-         AND enabled AND deleted_us IS NULL {streak} RETURNING id, organization_id, url, kind",
+         AND enabled AND deleted_us IS NULL AND kind <> 'calendar' {streak} RETURNING id, organization_id, url, kind",
         placeholders(4, ids.len())
     );
     let mut query = sqlx::query(AssertSqlSafe(sql)).bind(reason).bind(at_us).bind(threshold.unwrap_or(0));

@@ -195,6 +195,9 @@ impl Store {
             return Ok(HostDeletion::InUse(ids));
         }
         let host = host_from_row(&row)?;
+        // Its calendar connections go with it: their credentials are not kept for a host that
+        // can no longer be reached through the API.
+        crate::calendars::delete_connections_of_host(&mut tx, org, id).await?;
         let (_, queued) = self.insert_event(&mut tx, org, "host.deleted", event_data(&host)).await?;
         tx.commit().await?;
         if queued {

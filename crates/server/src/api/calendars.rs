@@ -97,6 +97,11 @@ pub struct CalendarView {
     /// Why the last read failed; null after a success.
     #[schema(example = json!(null))]
     last_error: Option<String>,
+    /// Since when every attempt to write a booking into this calendar has failed (they go on
+    /// being retried, and each booking change tries again; see `/deliveries` for why); null
+    /// while writes succeed.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    write_back_failing_since: Option<Timestamp>,
     #[schema(value_type = String, format = DateTime)]
     created_at: Timestamp,
 }
@@ -115,6 +120,7 @@ impl CalendarView {
             status: c.status.as_str(),
             last_synced_at: c.last_synced_at,
             last_error: c.last_error,
+            write_back_failing_since: c.write_back_failing_since,
             created_at: c.created_at,
         }
     }
@@ -286,6 +292,7 @@ pub async fn connect(
         status: slotd_store::SyncStatus::Pending,
         last_synced_at: None,
         last_error: None,
+        write_back_failing_since: None,
         created_at: Timestamp::now(),
         updated_at: Timestamp::now(),
     };

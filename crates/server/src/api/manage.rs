@@ -127,6 +127,9 @@ pub async fn slots_for_booking(
             .await?;
     let mut response = slots_response(&schedule, window, Some(zone));
     response.slots.retain(|slot| slot.start != booking.interval.start);
+    // Which of the host's calendars could not be read is the operator's business, not the
+    // attendee's (the connection's last_error shows it).
+    response.warnings.clear();
     Ok(response)
 }
 

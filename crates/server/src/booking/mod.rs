@@ -205,6 +205,9 @@ pub async fn create(
                 .await?;
         schedule.check_start(input.start, now, false).map_err(start_rejected)?;
         let Some(slot) = schedule.slot_at(input.start, now, false).filter(|s| !s.hosts.is_empty()) else {
+            if let Some(unavailable) = schedule.calendar_unavailable() {
+                return Err(unavailable);
+            }
             return Err(slot_taken(state, org, &event_type, input.start, None, now).await);
         };
         let placement = placement(state, org, &schedule, &slot, None, &skip).await?;
@@ -313,6 +316,9 @@ pub async fn change(
                 let ignore_notice = input.by == Actor::Host;
                 schedule.check_start(start, now, ignore_notice).map_err(start_rejected)?;
                 let Some(slot) = schedule.slot_at(start, now, ignore_notice).filter(|s| !s.hosts.is_empty()) else {
+                    if let Some(unavailable) = schedule.calendar_unavailable() {
+                        return Err(unavailable);
+                    }
                     return Err(
                         slot_taken(state, org, &event_type, start, Some((id, booking.interval.start)), now).await
                     );

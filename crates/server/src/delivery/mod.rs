@@ -533,6 +533,7 @@ impl Shared {
         // after a write is the one the write was made from.
         let mut written_from = None;
         let mut done = "nothing to do";
+        let mut settled = false;
         for _ in 0..3 {
             let booking = match self.store.booking(job.org, booking_id).await {
                 Ok(booking) => booking,
@@ -542,6 +543,7 @@ impl Shared {
             };
             let seen = booking.as_ref().map(|b| b.version);
             if written_from.is_some() && seen == written_from {
+                settled = true;
                 break;
             }
             let written = calendars
@@ -552,6 +554,10 @@ impl Shared {
                 Err(e) => return Ok((send::Response::failed(e), started.elapsed())),
             }
             written_from = seen;
+        }
+        if !settled {
+            let error = "the booking kept changing while its event was written; trying again";
+            return Ok((send::Response::failed(error), started.elapsed()));
         }
         let response = send::Response {
             succeeded: true,

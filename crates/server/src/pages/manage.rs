@@ -688,6 +688,9 @@ fn in_words(e: &ApiError) -> String {
         }
         ApiError::InvalidTransition(_) | ApiError::Gone(_) => "This booking can no longer be changed.".to_owned(),
         ApiError::Conflict(_) => "The booking changed at the same moment. Please try again.".to_owned(),
+        ApiError::CalendarUnavailable { .. } => "The host's calendar could not be checked just now, so this time \
+            could not be confirmed. Nothing was changed. Please try again in a moment."
+            .to_owned(),
         _ => "Something went wrong on our side, and nothing was changed. Please try again in a moment.".to_owned(),
     }
 }

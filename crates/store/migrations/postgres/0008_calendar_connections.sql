@@ -22,6 +22,8 @@ CREATE TABLE calendar_connections (
     status              TEXT NOT NULL CHECK (status IN ('pending', 'ok', 'error')),
     last_synced_us      BIGINT,
     last_error          TEXT,
+    -- When the read that set status finished: a status write with an older read is dropped.
+    checked_us          BIGINT,
     created_us          BIGINT NOT NULL,
     updated_us          BIGINT NOT NULL
 );
