@@ -27,6 +27,9 @@ on_both_backends!(
     an_ics_feed_connection_blocks_its_busy_times_and_masks_its_url,
     connections_are_listed_read_and_deleted_within_their_host_and_organization,
     bad_connection_input_answers_422_naming_the_field_and_stores_nothing,
+    round_robin_books_the_host_whose_calendar_can_be_read_when_another_ones_cannot,
+    deleting_a_host_deletes_its_connections_and_their_credentials,
+    failing_write_backs_show_on_the_connection_and_are_never_disabled,
 );
 
 mod cached {
@@ -608,4 +611,70 @@ async fn a_slow_calendar_makes_a_listing_warn_after_5_s_and_its_late_answer_serv
     assert_eq!(starts(app, &event_type).await, day_except(&["09:00"]));
     assert_eq!(starts(app, &event_type).await, day_except(&["09:00"]));
     assert_eq!(feed.received().len(), 2, "one read at creation, one for the listings");
+}
+
+async fn round_robin_books_the_host_whose_calendar_can_be_read_when_another_ones_cannot(app: &TestApp) {
+    let Some(mut radicale) = Radicale::start() else { return };
+    calendar(&radicale, "work").await;
+    let ada = app.office_host("Ada", "UTC").await;
+    let bob = app.office_host("Bob", "UTC").await;
+    let team = app
+        .expect(
+            Method::POST,
+            "/v1/event-types",
+            Some(json!({ "slug": "team", "title": "Team call", "duration_minutes": 60, "slot_interval_minutes": 30,
+                         "booking_window_days": 3650, "assignment": "round_robin", "hosts": [ada, bob] })),
+            201,
+        )
+        .await;
+    connect_caldav(app, &ada, &radicale, json!({})).await;
+    radicale.stop();
+    // Ada's calendar cannot be read, so she cannot be confirmed free: Bob takes each booking.
+    for time in ["09:00", "10:00"] {
+        let booking = app.expect(Method::POST, "/v1/bookings", Some(booking_body(&id(&team), time)), 201).await;
+        assert_eq!(booking["hosts"][0]["id"], bob.as_str(), "{booking}");
+    }
+    // With Bob busy at 09:00, nobody can be confirmed: 503, not a 409 and not a booking for Ada.
+    let response = app.call(Method::POST, "/v1/bookings", Some(booking_body(&id(&team), "09:00"))).await;
+    expect_problem(response, 503, "calendar_unavailable", None).await;
+}
+
+async fn deleting_a_host_deletes_its_connections_and_their_credentials(app: &TestApp) {
+    let Some(radicale) = Radicale::start() else { return };
+    calendar(&radicale, "work").await;
+    let host = app.office_host("Ada", "UTC").await;
+    let connection = connect_caldav(app, &host, &radicale, json!({ "write_back": true })).await;
+    let cid: uuid::Uuid = id(&connection).parse().unwrap();
+    assert!(app.db.store.calendar_connection(app.org, cid).await.unwrap().is_some());
+    app.expect(Method::DELETE, &format!("/v1/hosts/{host}"), None, 204).await;
+    assert_eq!(app.db.store.calendar_connection(app.org, cid).await.unwrap(), None, "the credentials are gone too");
+}
+
+async fn failing_write_backs_show_on_the_connection_and_are_never_disabled(app: &TestApp) {
+    let Some(mut radicale) = Radicale::start() else { return };
+    calendar(&radicale, "work").await;
+    let (host, event_type) = bookable(app, "Ada").await;
+    let connection = connect_caldav(app, &host, &radicale, json!({ "write_back": true, "on_error": "ignore" })).await;
+    assert!(connection["write_back_failing_since"].is_null());
+    radicale.stop();
+    app.expect(Method::POST, "/v1/bookings", Some(booking_body(&event_type, "09:00")), 201).await;
+    // The worker's retries (0, 100 ms, 200 ms) all fail: the connection says since when.
+    let path = format!("/v1/hosts/{host}/calendars/{}", id(&connection));
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let shown = app.expect(Method::GET, &path, None, 200).await;
+        if shown["write_back_failing_since"].is_string() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "write-back failures are not shown: {shown}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let log = app.expect(Method::GET, &format!("{path}/deliveries?limit=100"), None, 200).await;
+    assert!(log["data"].as_array().unwrap().iter().any(|a| a["status"] == "failed"), "{log}");
+    // The next booking change is still queued to the calendar (the sink was not disabled).
+    app.expect(Method::POST, "/v1/bookings", Some(booking_body(&event_type, "11:00")), 201).await;
+    let log = app.expect(Method::GET, &format!("{path}/deliveries?limit=100"), None, 200).await;
+    let events: std::collections::HashSet<&str> =
+        log["data"].as_array().unwrap().iter().map(|a| a["event_id"].as_str().unwrap()).collect();
+    assert_eq!(events.len(), 2, "{log}");
 }
