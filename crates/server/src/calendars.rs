@@ -46,8 +46,9 @@ const LISTING_WAIT: Duration = Duration::from_secs(5);
 /// Connections one process keeps busy time of; past it the cache starts afresh.
 const MAX_CACHED: usize = 10_000;
 
-/// Google's OAuth scope slotd asks for: read free/busy and write its own events.
-pub const GOOGLE_SCOPES: [&str; 1] = ["https://www.googleapis.com/auth/calendar"];
+/// Google's OAuth scopes slotd asks for: free/busy, and the events it writes.
+pub const GOOGLE_SCOPES: [&str; 2] =
+    ["https://www.googleapis.com/auth/calendar.freebusy", "https://www.googleapis.com/auth/calendar.events"];
 
 /// How slotd reaches Google and how long calendar busy time is cached.
 #[derive(Clone, Debug)]
@@ -91,8 +92,8 @@ impl CalendarSettings {
     }
 }
 
-/// What is sealed in a connection's `credentials_sealed`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// What is sealed in a connection's `credentials_sealed` (no `Debug`: it holds secrets).
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Credentials {
     /// A CalDAV calendar.

@@ -164,17 +164,29 @@ struct WorkerArgs {
     #[arg(long, env = "SLOTD_GOOGLE_CLIENT_SECRET", hide_env_values = true)]
     google_client_secret: Option<String>,
     /// Base URL of Google's Calendar API.
-    #[arg(long, env = "SLOTD_GOOGLE_API_BASE", default_value = slotd_calendar::google::GOOGLE_API_BASE)]
+    #[arg(long, env = "SLOTD_GOOGLE_API_BASE", default_value = slotd_calendar::google::GOOGLE_API_BASE, value_parser = parse_base_url)]
     google_api_base: String,
     /// Base URL of Google's OAuth endpoints: the consent page at /o/oauth2/v2/auth and the token
     /// endpoint at /token under it (default: Google's own, https://accounts.google.com and
     /// https://oauth2.googleapis.com).
-    #[arg(long, env = "SLOTD_GOOGLE_OAUTH_BASE")]
+    #[arg(long, env = "SLOTD_GOOGLE_OAUTH_BASE", value_parser = parse_base_url)]
     google_oauth_base: Option<String>,
     /// Seconds a calendar connection's busy time is kept for slot listings (refreshed in the
     /// background after that); commits always read calendars live.
     #[arg(long, env = "SLOTD_CALENDAR_CACHE_SECONDS", default_value_t = 60)]
     calendar_cache_seconds: u64,
+}
+
+/// A base URL flag: absolute `http` or `https`, without query or fragment.
+fn parse_base_url(s: &str) -> Result<String, String> {
+    let url = reqwest::Url::parse(s).map_err(|e| format!("not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err("must be an http:// or https:// URL with a host".to_owned());
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("must have no query or fragment".to_owned());
+    }
+    Ok(s.trim_end_matches('/').to_owned())
 }
 
 /// A duration flag (`10s`, `250ms`, `5d`, …).

@@ -120,7 +120,12 @@ impl Modify for ProblemResponses {
             ("413", "Body larger than 1 MB"),
             ("422", "Invalid fields"),
             ("429", "Too many requests from this API key (or, on the token routes, this client address)"),
-            ("503", "Database unavailable or its connection lost; safe to retry (with the same Idempotency-Key)"),
+            (
+                "503",
+                "`unavailable`: the database is unavailable or its connection was lost; \
+                 `calendar_unavailable`: a host's calendar could not be read to confirm a time. Safe to retry \
+                 after Retry-After (with the same Idempotency-Key)",
+            ),
         ];
         for item in openapi.paths.paths.values_mut() {
             for operation in
