@@ -487,7 +487,7 @@ async fn operations_endpoints_answer(app: &TestApp) {
         ("/v1/hosts/{id}/busy", &["get", "post"]),
         ("/v1/hosts/{id}/busy/{busy_id}", &["delete"]),
         ("/v1/hosts/{id}/calendars", &["get", "post"]),
-        ("/v1/hosts/{id}/calendars/{calendar_id}", &["get", "delete"]),
+        ("/v1/hosts/{id}/calendars/{calendar_id}", &["get", "patch", "delete"]),
         ("/v1/hosts/{id}/calendars/{calendar_id}/deliveries", &["get"]),
         ("/v1/hosts/{id}/calendars/google/authorize-url", &["get"]),
         ("/v1/event-types", &["get", "post"]),

@@ -30,6 +30,7 @@ on_both_backends!(
     round_robin_books_the_host_whose_calendar_can_be_read_when_another_ones_cannot,
     deleting_a_host_deletes_its_connections_and_their_credentials,
     failing_write_backs_show_on_the_connection_and_are_never_disabled,
+    a_connections_write_back_and_on_error_are_changed_with_patch,
 );
 
 mod cached {
@@ -677,4 +678,53 @@ async fn failing_write_backs_show_on_the_connection_and_are_never_disabled(app: 
     let events: std::collections::HashSet<&str> =
         log["data"].as_array().unwrap().iter().map(|a| a["event_id"].as_str().unwrap()).collect();
     assert_eq!(events.len(), 2, "{log}");
+}
+
+async fn a_connections_write_back_and_on_error_are_changed_with_patch(app: &TestApp) {
+    let Some(mut radicale) = Radicale::start() else { return };
+    let work = calendar(&radicale, "work").await;
+    let (host, event_type) = bookable(app, "Ada").await;
+    let connection = connect_caldav(app, &host, &radicale, json!({})).await;
+    let path = format!("/v1/hosts/{host}/calendars/{}", id(&connection));
+
+    // Write-back off: a booking is not written. On: the next one is; off again: no more.
+    let first = app.expect(Method::POST, "/v1/bookings", Some(booking_body(&event_type, "09:00")), 201).await;
+    let patched = app.expect(Method::PATCH, &path, Some(json!({ "write_back": true })), 200).await;
+    assert_eq!(patched["write_back"], true);
+    assert_eq!(patched["on_error"], "fail", "left as it was");
+    let second = app.expect(Method::POST, "/v1/bookings", Some(booking_body(&event_type, "11:00")), 201).await;
+    wait_for_event(&work, &id(&second), "the booking was not written after write_back was turned on", |e| e.is_some())
+        .await;
+    assert_eq!(written_event(&work, &id(&first)).await, None, "bookings from before are not written");
+    app.expect(Method::PATCH, &path, Some(json!({ "write_back": false })), 200).await;
+    let third = app.expect(Method::POST, "/v1/bookings", Some(booking_body(&event_type, "13:00")), 201).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(written_event(&work, &id(&third)).await, None);
+    // Back on: the sink comes back with its attempt log.
+    app.expect(Method::PATCH, &path, Some(json!({ "write_back": true })), 200).await;
+    let log = app.expect(Method::GET, &format!("{path}/deliveries?limit=100"), None, 200).await;
+    assert!(!log["data"].as_array().unwrap().is_empty(), "{log}");
+
+    // on_error: with the calendar down, fail answers 503; ignore lets the booking through at once.
+    radicale.stop();
+    let response = app.call(Method::POST, "/v1/bookings", Some(booking_body(&event_type, "15:00"))).await;
+    expect_problem(response, 503, "calendar_unavailable", None).await;
+    let patched = app.expect(Method::PATCH, &path, Some(json!({ "on_error": "ignore" })), 200).await;
+    assert_eq!(patched["on_error"], "ignore");
+    app.expect(Method::POST, "/v1/bookings", Some(booking_body(&event_type, "15:00")), 201).await;
+
+    // Bad input changes nothing.
+    for (body, pointer) in [
+        (json!({ "on_error": "sometimes" }), Some("/on_error")),
+        (json!({ "url": "http://127.0.0.1:9/" }), None),
+        (json!({ "write_back": "yes" }), None),
+    ] {
+        let response = app.call(Method::PATCH, &path, Some(body)).await;
+        expect_problem(response, 422, "validation_failed", pointer).await;
+    }
+    let shown = app.expect(Method::GET, &path, None, 200).await;
+    assert_eq!((shown["write_back"].clone(), shown["on_error"].clone()), (json!(true), json!("ignore")));
+    let stranger = app.other_org_key().await;
+    let response = app.call_as(&stranger, Method::PATCH, &path, Some(json!({ "on_error": "fail" }))).await;
+    expect_problem(response, 404, "not_found", None).await;
 }

@@ -246,18 +246,7 @@ impl Store {
         .await?;
         let connection = connection_from_row(&row)?;
         if new.write_back {
-            // The sink's url only keeps the per-organization uniqueness of sink urls.
-            sqlx::query(
-                "INSERT INTO webhook_endpoints (id, organization_id, kind, url, description, events, enabled, \
-                 secret_sealed, created_us, updated_us) VALUES ($1, $2, 'calendar', $3, '', '[]', $4, '', $5, $5)",
-            )
-            .bind(id.to_string())
-            .bind(org.0.to_string())
-            .bind(format!("calendar:{id}"))
-            .bind(true)
-            .bind(to_us(at))
-            .execute(&mut *tx)
-            .await?;
+            insert_sink(&mut tx, org, id, to_us(at)).await?;
         }
         tx.commit().await?;
         Ok(Some(connection))
@@ -307,6 +296,64 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(connection_from_row).transpose()
+    }
+
+    /// Changes a host's connection's settings (`None` leaves one as it is): write-back turned on
+    /// gives it a sink (its old one back, with its attempt log), turned off deletes the sink.
+    /// Marks the host's busy sources as changed. `None`: no such connection on a live host.
+    pub async fn update_calendar_connection(
+        &self,
+        org: OrgId,
+        host_id: Uuid,
+        id: Uuid,
+        write_back: Option<bool>,
+        on_error: Option<OnError>,
+    ) -> Result<Option<CalendarConnection>> {
+        let mut tx = self.begin_write().await?;
+        if !bump_busy_version(&mut tx, org, host_id).await? {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        let at = to_us(now());
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "UPDATE calendar_connections SET write_back = COALESCE($4, write_back), on_error = COALESCE($5, on_error), \
+             updated_us = $6 WHERE organization_id = $1 AND host_id = $2 AND id = $3 RETURNING {COLUMNS}"
+        )))
+        .bind(org.0.to_string())
+        .bind(host_id.to_string())
+        .bind(id.to_string())
+        .bind(write_back)
+        .bind(on_error.map(OnError::as_str))
+        .bind(at)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        let connection = connection_from_row(&row)?;
+        match write_back {
+            Some(true) => {
+                let revived = sqlx::query(
+                    "UPDATE webhook_endpoints SET deleted_us = NULL, url = $3, enabled = $4, updated_us = $5 \
+                     WHERE organization_id = $1 AND id = $2 AND kind = 'calendar'",
+                )
+                .bind(org.0.to_string())
+                .bind(id.to_string())
+                .bind(format!("calendar:{id}"))
+                .bind(true)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+                if revived.rows_affected() == 0 {
+                    insert_sink(&mut tx, org, id, at).await?;
+                }
+            }
+            Some(false) => delete_sink(&mut tx, org, id).await?,
+            None => {}
+        }
+        tx.commit().await?;
+        Ok(self.calendar_connection(org, connection.id).await?)
     }
 
     /// Removes a host's connection (its write-back sink is deleted with it; events already
@@ -369,6 +416,23 @@ impl Store {
         .await?;
         Ok(())
     }
+}
+
+/// Adds a connection's write-back sink (its url only keeps the per-organization uniqueness of
+/// sink urls).
+async fn insert_sink(tx: &mut sqlx::Transaction<'static, sqlx::Any>, org: OrgId, id: Uuid, at_us: i64) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO webhook_endpoints (id, organization_id, kind, url, description, events, enabled, \
+         secret_sealed, created_us, updated_us) VALUES ($1, $2, 'calendar', $3, '', '[]', $4, '', $5, $5)",
+    )
+    .bind(id.to_string())
+    .bind(org.0.to_string())
+    .bind(format!("calendar:{id}"))
+    .bind(true)
+    .bind(at_us)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// Soft-deletes a connection's write-back sink (its attempt log stays; its url is freed).

@@ -510,6 +510,45 @@ pub async fn get_calendar(
     Ok(Json(CalendarView::of(connection(&state, org, &id, &calendar_id).await?)))
 }
 
+/// `PATCH /v1/hosts/{id}/calendars/{calendar_id}` body: fields left out stay as they are. (To
+/// change a connection's address or credentials, connect it again and delete the old one.)
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateCalendar {
+    /// Write the host's confirmed bookings into this calendar from now on (not for ICS).
+    write_back: Option<bool>,
+    /// `fail` or `ignore`.
+    #[schema(value_type = Option<OnErrorName>)]
+    on_error: Option<String>,
+}
+
+/// Change whether a connection takes write-back, or what a commit does when it cannot be read.
+#[utoipa::path(patch, path = "/v1/hosts/{id}/calendars/{calendar_id}", tag = "calendars", request_body = UpdateCalendar,
+    params(("id" = Uuid, Path, description = "Host id"), ("calendar_id" = Uuid, Path, description = "Connection id")),
+    responses((status = 200, description = "The updated connection", body = CalendarView)))]
+pub async fn update_calendar(
+    State(state): State<AppState>,
+    Caller(org): Caller,
+    ApiPath((id, calendar_id)): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<UpdateCalendar>,
+) -> Result<Json<CalendarView>, ApiError> {
+    let found = connection(&state, org, &id, &calendar_id).await?;
+    let mut errors = Vec::new();
+    let on_error = body.on_error.as_deref().map(|v| on_error_of(Some(v), &mut errors));
+    if body.write_back == Some(true) && found.kind == CalendarKind::Ics {
+        errors.push(FieldError::new("/write_back", "an ICS feed is read only: slotd cannot write into it"));
+    }
+    ApiError::check(errors)?;
+    let missing =
+        || ApiError::NotFound(format!("no calendar connection with id {} on host {}", found.id, found.host_id));
+    let updated = state
+        .store
+        .update_calendar_connection(org, found.host_id, found.id, body.write_back, on_error)
+        .await?
+        .ok_or_else(missing)?;
+    Ok(Json(CalendarView::of(updated)))
+}
+
 /// Disconnect a calendar: its busy time stops counting at once; events slotd already wrote
 /// into it stay there.
 #[utoipa::path(delete, path = "/v1/hosts/{id}/calendars/{calendar_id}", tag = "calendars",

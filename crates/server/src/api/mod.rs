@@ -52,7 +52,7 @@ pub fn routes() -> (Router<AppState>, OpenApi) {
         .routes(routes!(hosts::add_busy, hosts::list_busy))
         .routes(routes!(hosts::delete_busy))
         .routes(routes!(calendars::create_calendar, calendars::list_calendars))
-        .routes(routes!(calendars::get_calendar, calendars::delete_calendar))
+        .routes(routes!(calendars::get_calendar, calendars::update_calendar, calendars::delete_calendar))
         .routes(routes!(calendars::list_calendar_deliveries))
         .routes(routes!(calendars::google_authorize_url))
         .routes(routes!(event_types::create_event_type, event_types::list_event_types))
