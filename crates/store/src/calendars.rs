@@ -353,7 +353,7 @@ impl Store {
             None => {}
         }
         tx.commit().await?;
-        Ok(self.calendar_connection(org, connection.id).await?)
+        self.calendar_connection(org, connection.id).await
     }
 
     /// Removes a host's connection (its write-back sink is deleted with it; events already
