@@ -43,6 +43,19 @@ mod cached {
     );
 }
 
+mod refreshed {
+    use super::*;
+
+    async fn two_second_app(backend: Backend) -> TestApp {
+        app_with_ttl(backend, Duration::from_secs(2)).await
+    }
+
+    on_both_backends!(
+        spawn = two_second_app;
+        past_its_ttl_a_listing_is_served_the_previous_copy_while_a_background_read_refreshes_it,
+    );
+}
+
 mod restarted {
     use super::*;
 
@@ -727,4 +740,28 @@ async fn a_connections_write_back_and_on_error_are_changed_with_patch(app: &Test
     let stranger = app.other_org_key().await;
     let response = app.call_as(&stranger, Method::PATCH, &path, Some(json!({ "on_error": "fail" }))).await;
     expect_problem(response, 404, "not_found", None).await;
+}
+
+async fn past_its_ttl_a_listing_is_served_the_previous_copy_while_a_background_read_refreshes_it(app: &TestApp) {
+    let Some(radicale) = Radicale::start() else { return };
+    let work = calendar(&radicale, "work").await;
+    let (host, event_type) = bookable(app, "Ada").await;
+    connect_caldav(app, &host, &radicale, json!({})).await;
+    assert_eq!(starts(app, &event_type).await, day_except(&[]), "the first listing fills the cache");
+    put_busy(&work, "late", "12:00", "13:00").await;
+    // Within the TTL (2 s): the cached copy.
+    assert_eq!(starts(app, &event_type).await, day_except(&[]));
+    // Past it (but within twice it): still the previous copy, answered at once, while one
+    // background read brings the new busy time for the listings after it.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(starts(app, &event_type).await, day_except(&[]), "served stale, not waited for");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let now = starts(app, &event_type).await;
+        if now == day_except(&["11:30", "12:00", "12:30"]) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the background read did not land within the TTL: {now:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
