@@ -87,22 +87,21 @@ impl std::fmt::Debug for BusyCache {
 }
 
 impl BusyCache {
-    /// The copy of `host`'s blocks if it is still current at `version` and covers `range`.
-    fn get(&self, org: OrgId, host: Uuid, version: i64, range: Interval) -> Option<Arc<CachedBlocks>> {
+    /// The copies of `host`'s blocks (covering `range`) and calendar connections that are still
+    /// current at `version`, under one lock.
+    fn lookup(
+        &self,
+        org: OrgId,
+        host: Uuid,
+        version: i64,
+        range: Interval,
+    ) -> (Option<Arc<CachedBlocks>>, Option<Arc<Vec<CalendarConnection>>>) {
         let hosts = self.hosts.lock().expect("busy cache");
-        hosts
-            .by_host
-            .get(&host)
-            .filter(|c| {
-                c.org == org && c.version == version && c.covered.start <= range.start && c.covered.end >= range.end
-            })
-            .cloned()
-    }
-
-    /// The copy of `host`'s calendar connections if it is still current at `version`.
-    fn calendars(&self, org: OrgId, host: Uuid, version: i64) -> Option<Arc<Vec<CalendarConnection>>> {
-        let hosts = self.hosts.lock().expect("busy cache");
-        hosts.calendars.get(&host).filter(|c| c.org == org && c.version == version).map(|c| c.connections.clone())
+        let blocks = hosts.by_host.get(&host).filter(|c| {
+            c.org == org && c.version == version && c.covered.start <= range.start && c.covered.end >= range.end
+        });
+        let calendars = hosts.calendars.get(&host).filter(|c| c.org == org && c.version == version);
+        (blocks.cloned(), calendars.map(|c| c.connections.clone()))
     }
 
     fn put_calendars(&self, host: Uuid, calendars: CachedCalendars) {
@@ -141,11 +140,12 @@ impl Store {
         let mut calendars = Vec::new();
         let mut stale_calendars = Vec::new();
         for &(host, version) in &versions {
-            match self.busy_cache.get(org, host, version, range) {
+            let (blocks, connections) = self.busy_cache.lookup(org, host, version, range);
+            match blocks {
                 Some(cached) => busy.extend(cached.blocks.iter().filter(|b| b.overlaps(&range)).map(|b| (host, *b))),
                 None => stale.push((host, version)),
             }
-            match self.busy_cache.calendars(org, host, version) {
+            match connections {
                 Some(cached) => calendars.extend(cached.iter().cloned()),
                 None => stale_calendars.push((host, version)),
             }
