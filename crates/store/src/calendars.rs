@@ -160,8 +160,6 @@ pub struct NewCalendarConnection {
     pub write_back: bool,
     /// What a commit does when it cannot be read.
     pub on_error: OnError,
-    /// The outcome of the first read, when the caller made one: `Ok(())` or why it failed.
-    pub first_read: Option<std::result::Result<Timestamp, String>>,
 }
 
 /// A connection's columns, with its write-back sink's failure streak (a new row has none).
@@ -204,13 +202,15 @@ fn connection_from_row(row: &AnyRow) -> Result<CalendarConnection> {
 }
 
 impl Store {
-    /// Adds a calendar connection to a live host (and, for write-back, its delivery sink), in one
-    /// transaction that also marks the host's busy sources as changed. `None`: no such host.
+    /// Adds a calendar connection that the caller read successfully at `read_at` to a live host
+    /// (and, for write-back, its delivery sink), in one transaction that also marks the host's
+    /// busy sources as changed. `None`: no such host.
     pub async fn create_calendar_connection(
         &self,
         org: OrgId,
         host_id: Uuid,
         new: NewCalendarConnection,
+        read_at: Timestamp,
     ) -> Result<Option<CalendarConnection>> {
         let at = now();
         let mut tx = self.begin_write().await?;
@@ -219,15 +219,10 @@ impl Store {
             return Ok(None);
         }
         let id = Uuid::now_v7();
-        let (status, synced, error) = match &new.first_read {
-            None => ("pending", None, None),
-            Some(Ok(at)) => ("ok", Some(to_us(*at)), None),
-            Some(Err(e)) => ("error", None, Some(e.clone())),
-        };
         let row = sqlx::query(AssertSqlSafe(format!(
             "INSERT INTO calendar_connections (id, organization_id, host_id, kind, url, calendar_ids, \
              credentials_sealed, write_back, on_error, status, last_synced_us, last_error, checked_us, created_us, \
-             updated_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $11, $13, $13) RETURNING {COLUMNS}"
+             updated_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'ok', $10, NULL, $10, $11, $11) RETURNING {COLUMNS}"
         )))
         .bind(id.to_string())
         .bind(org.0.to_string())
@@ -238,9 +233,7 @@ impl Store {
         .bind(&new.credentials_sealed)
         .bind(new.write_back)
         .bind(new.on_error.as_str())
-        .bind(status)
-        .bind(synced)
-        .bind(error)
+        .bind(to_us(read_at))
         .bind(to_us(at))
         .fetch_one(&mut *tx)
         .await?;

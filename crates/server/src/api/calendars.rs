@@ -299,10 +299,9 @@ pub async fn connect(
     state.calendars.first_read(&provisional, &zone, first_range()).await.map_err(|detail| {
         ApiError::field(pointer, format!("slotd could not read this calendar, so it was not connected: {detail}"))
     })?;
-    let new = NewCalendarConnection { first_read: Some(Ok(Timestamp::now())), ..new };
     state
         .store
-        .create_calendar_connection(org, host, new)
+        .create_calendar_connection(org, host, new, Timestamp::now())
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no host with id {host}")))
 }
@@ -373,7 +372,6 @@ pub async fn create_calendar(
                     credentials_sealed: seal(&state, &credentials),
                     write_back,
                     on_error,
-                    first_read: None,
                 },
                 "/url",
             )
@@ -410,7 +408,6 @@ pub async fn create_calendar(
                     credentials_sealed: seal(&state, &Credentials::Ics { url: url.to_owned() }),
                     write_back: false,
                     on_error,
-                    first_read: None,
                 },
                 "/url",
             )
@@ -455,7 +452,6 @@ pub async fn create_calendar(
                     credentials_sealed: seal(&state, &credentials),
                     write_back,
                     on_error,
-                    first_read: None,
                 },
                 "/refresh_token",
             )

@@ -102,7 +102,6 @@ pub async fn google_callback(State(state): State<AppState>, RawQuery(raw): RawQu
         credentials_sealed: seal(&state, &credentials),
         write_back: grant.write_back,
         on_error: OnError::parse(&grant.on_error).unwrap_or(OnError::Fail),
-        first_read: None,
     };
     match connect(&state, org, grant.host, new, "").await {
         Ok(connection) => connected(&state, org, grant.host, connection.id, &grant.calendar_ids).await,
