@@ -334,7 +334,10 @@ fn map_slot_taken(e: sqlx::Error) -> StoreError {
 }
 
 /// How many times a booking write is made when PostgreSQL keeps breaking deadlocks by aborting it.
-const DEADLOCK_TRIES: u32 = 3;
+/// With many writers racing for one slot, a writer can be the one aborted several rounds in a
+/// row (ten at once were seen losing three rounds, which answered 500); each round leaves fewer
+/// racers, so a few more tries end the race.
+const DEADLOCK_TRIES: u32 = 8;
 
 /// Runs `write` (which opens its own transaction) again when PostgreSQL aborted it to break a
 /// deadlock. Two transactions that each insert a host row overlapping the other's each wait, in
